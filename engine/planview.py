@@ -1,0 +1,233 @@
+"""The plan as people and tools read it: the dry-run listing and `graph` in text, Mermaid, DOT and JSON.
+
+Values known only at run time render as placeholders such as `<steps.backup.stdout>`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .errors import PlaybookError
+from .graph import Node
+from .plugins.base import RunOptions
+from .prepare import Prepared
+from .render import Placeholder
+
+
+@dataclass
+class NodeView:
+    """One step as planned: what it will run, when, and how it is undone."""
+
+    key: str
+    uses: str
+    title: str
+    action: str
+    when: str | None
+    confirm: str | None
+    rollback: str | None
+    needs: list[str]
+    continue_on_error: bool
+
+
+def _fmt_guard(prepared: Prepared, expr: object, scope) -> str:
+    value = prepared.renderer.evaluate(expr, scope) if isinstance(expr, str) else expr
+    if isinstance(value, Placeholder):
+        return f"{expr}  (decided at run time)"
+    return f"{expr}  (now: {'true' if value else 'false'})"
+
+
+def node_view(prepared: Prepared, node: Node, options: RunOptions) -> NodeView:
+    """Render one node for a plan, with placeholders for run-time values."""
+    spec = node.spec
+    scope = prepared.scope(steps=Placeholder("steps"), locals=node.locals)
+    plugin = prepared.plugins.get(spec.uses or "")
+    raw_keys = set(getattr(plugin, "raw_args", ()))
+    try:
+        args = {k: (v if k in raw_keys else prepared.renderer.render(v, scope)) for k, v in spec.args.items()}
+        action = plugin.describe(args, options)
+    except (PlaybookError, TypeError, ValueError) as err:
+        action = f"<cannot describe yet: {err}>"
+    guards = [f.group.when for f in node.frame.chain() if f.group is not None and f.group.when is not None]
+    if spec.when is not None:
+        guards.append(spec.when)
+    when = "; ".join(_fmt_guard(prepared, g, scope) for g in guards) or None
+    confirms = [f.group.confirm for f in node.frame.chain() if f.group is not None and f.group.confirm]
+    confirms += [spec.confirm] if spec.confirm else []
+    confirm = "; ".join(str(prepared.renderer.render(c, scope)) for c in confirms) or None
+    rollback = None
+    if spec.rollback is not None:
+        rb_plugin = prepared.plugins.get(spec.rollback.uses)
+        try:
+            rollback = rb_plugin.describe(prepared.renderer.render(spec.rollback.args, scope), options)
+        except (PlaybookError, TypeError, ValueError) as err:
+            rollback = f"<cannot describe yet: {err}>"
+    else:
+        natural = getattr(plugin, "describe_natural_rollback", None)
+        if natural is not None:
+            try:
+                rollback = natural(args, options)
+            except (PlaybookError, TypeError, ValueError, NameError):
+                rollback = None
+    title = spec.name or spec.id
+    if "item" in node.locals and spec.name:
+        title = str(prepared.renderer.render(spec.name, scope))
+    return NodeView(key=node.key, uses=spec.uses or "", title=title, action=prepared_mask(prepared, action),
+                    when=when, confirm=confirm, rollback=prepared_mask(prepared, rollback) if rollback else None,
+                    needs=sorted(prepared.plan.graph.predecessors(node.key),
+                                 key=lambda k: prepared.plan.nodes[k].order),
+                    continue_on_error=node.continue_on_error)
+
+
+def prepared_mask(prepared: Prepared, text: str) -> str:
+    for secret in sorted(prepared.inputs.secret_values(), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def dry_run_text(prepared: Prepared, max_parallel: int) -> str:
+    """The plan in execution order: waves of steps that may run together, each fully rendered."""
+    pb = prepared.playbook
+    waves = prepared.plan.waves()
+    total = sum(len(w) for w in waves)
+    lines = [f"Plan for {pb.name} ({pb.path}) — dry run, nothing is executed",
+             f"{total} steps in {len(waves)} waves; up to {max_parallel} run at once"]
+    inputs = ", ".join(f"{k}={'***' if k in prepared.inputs.secrets else json.dumps(v)}"
+                       for k, v in prepared.inputs.values.items())
+    if inputs:
+        lines.append(f"inputs: {inputs}")
+    for number, wave in enumerate(waves, 1):
+        lines.append("")
+        lines.append(f"Wave {number}" + (f" ({len(wave)} steps in parallel)" if len(wave) > 1 else ""))
+        for node in wave:
+            v = node_view(prepared, node, prepared.options)
+            lines.append(f"  ▶ {v.key}  [{v.uses}]" + (f"  — {v.title}" if v.title != node.spec.id else ""))
+            for i, line in enumerate(v.action.splitlines() or [""]):
+                lines.append(("      " if i == 0 else "        ") + line)
+            if v.needs:
+                lines.append(f"      needs: {', '.join(v.needs)}")
+            if v.when:
+                lines.append(f"      when: {v.when}")
+            if v.confirm:
+                lines.append(f"      confirm: {v.confirm}")
+            if v.rollback:
+                lines.append(f"      rollback: {v.rollback}")
+            if v.continue_on_error:
+                lines.append("      continue_on_error: true")
+    if prepared.renderer.rendered_files:
+        lines.append("")
+        lines.append("Rendered templates (for review):")
+        lines += [f"  {p}" for p in prepared.renderer.rendered_files]
+    return "\n".join(lines)
+
+
+# -- graph exports -----------------------------------------------------------------------------------
+
+def _views(prepared: Prepared) -> list[NodeView]:
+    return [node_view(prepared, n, prepared.options) for n in prepared.plan.ordered()]
+
+
+def _groups(prepared: Prepared) -> dict[str, list[str]]:
+    """Group-copy label -> keys of the leaves directly or indirectly inside it."""
+    out: dict[str, list[str]] = {}
+    for node in prepared.plan.ordered():
+        for frame in node.frame.chain():
+            if frame.group is not None:
+                out.setdefault(frame.label, []).append(node.key)
+    return out
+
+
+def graph_text(prepared: Prepared) -> str:
+    lines = []
+    for number, wave in enumerate(prepared.plan.waves(), 1):
+        lines.append(f"wave {number}:")
+        for node in wave:
+            preds = sorted(prepared.plan.graph.predecessors(node.key))
+            lines.append(f"  {node.key} [{node.spec.uses}]" + (f" <- {', '.join(preds)}" if preds else ""))
+    return "\n".join(lines)
+
+
+def _mermaid_id(key: str, ids: dict[str, str]) -> str:
+    return ids.setdefault(key, f"n{len(ids)}")
+
+
+def _mermaid_label(text: str) -> str:
+    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+def graph_mermaid(prepared: Prepared) -> str:
+    """A Mermaid flowchart: each step a box (id and plugin), each group copy a subgraph, guards as diamonds' notes."""
+    ids: dict[str, str] = {}
+    lines = ["flowchart TD"]
+    plan = prepared.plan
+    by_frame: dict[int, list[Node]] = {}
+    frames = {}
+    for node in plan.ordered():
+        by_frame.setdefault(id(node.frame), []).append(node)
+        frames[id(node.frame)] = node.frame
+
+    def box(node: Node) -> str:
+        spec = node.spec
+        label = f"{_mermaid_label(spec.name or spec.id)}<br/><small>{_mermaid_label(spec.uses or '')}</small>"
+        if spec.when is not None:
+            label += f"<br/><small>when: {_mermaid_label(str(spec.when))}</small>"
+        shape = ("{{", "}}") if spec.confirm else (("([", "])") if spec.uses in ("wait", "pause", "approve")
+                                                     else ("[", "]"))
+        return f'{_mermaid_id(node.key, ids)}{shape[0]}"{label}"{shape[1]}'
+
+    # Nest subgraphs by frame chain.
+    tree: dict = {}
+    for fid, frame in frames.items():
+        cursor = tree
+        for f in frame.chain():
+            if f.group is None:
+                continue
+            cursor = cursor.setdefault(f.label, {"__frame__": f})
+        cursor.setdefault("__nodes__", []).extend(by_frame[fid])
+
+    def emit(subtree: dict, indent: str) -> None:
+        for node in subtree.get("__nodes__", []):
+            lines.append(indent + box(node))
+        for label, child in subtree.items():
+            if label.startswith("__"):
+                continue
+            frame = child["__frame__"]
+            title = label + (f" — {frame.group.name}" if frame.group.name else "")
+            if frame.group.confirm:
+                title += " (asks first)"
+            lines.append(f'{indent}subgraph {_mermaid_id("group:" + label, ids)}["{_mermaid_label(title)}"]')
+            emit(child, indent + "  ")
+            lines.append(f"{indent}end")
+
+    emit(tree, "  ")
+    for a, b in plan.graph.edges():
+        lines.append(f"  {_mermaid_id(a, ids)} --> {_mermaid_id(b, ids)}")
+    for node in plan.ordered():
+        if node.spec.rollback is not None:
+            lines.append(f"  class {_mermaid_id(node.key, ids)} undoable")
+    lines.append("  classDef undoable stroke-dasharray: 4 2")
+    return "\n".join(lines)
+
+
+def graph_dot(prepared: Prepared) -> str:
+    lines = ["digraph playbook {", "  rankdir=TB;", "  node [shape=box, fontname=\"Helvetica\"];"]
+    groups = _groups(prepared)
+    for i, (label, keys) in enumerate(groups.items()):
+        lines.append(f"  subgraph cluster_{i} {{ label={json.dumps(label)}; " +
+                     " ".join(json.dumps(k) + ";" for k in keys) + " }")
+    for node in prepared.plan.ordered():
+        label = f"{node.key}\\n{node.spec.uses}"
+        lines.append(f"  {json.dumps(node.key)} [label=\"{label}\"];")
+    for a, b in prepared.plan.graph.edges():
+        lines.append(f"  {json.dumps(a)} -> {json.dumps(b)};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def graph_json(prepared: Prepared) -> str:
+    waves = [[n.key for n in wave] for wave in prepared.plan.waves()]
+    nodes = [{"key": v.key, "uses": v.uses, "title": v.title, "action": v.action, "when": v.when,
+              "confirm": v.confirm, "rollback": v.rollback, "needs": v.needs} for v in _views(prepared)]
+    return json.dumps({"name": prepared.playbook.name, "waves": waves, "nodes": nodes}, indent=2, default=str)
+
+
+FORMATS = {"text": graph_text, "mermaid": graph_mermaid, "dot": graph_dot, "json": graph_json}

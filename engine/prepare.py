@@ -1,0 +1,166 @@
+"""Everything before the first step runs: load, check format/plugins/templates, resolve inputs, expand the graph.
+
+`validate`, `graph`, `run --dry-run` and `run` all go through `prepare`, so they agree on what is valid.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import GraphError, Problem, TemplateError, ValidationError
+from .graph import Frame, Plan, build_plan
+from .helpers import HELPER_NAMES, template_helpers
+from .inputs import ResolvedInputs, resolve_inputs
+from .model import Action, Playbook, StepSpec, load_playbook
+from .plugins.base import RunOptions
+from .plugins.registry import PluginRegistry
+from .render import RUNTIME_NAMES, Placeholder, Renderer, Scope
+from .schema import line_at, problems_for, validator_for
+
+
+@dataclass
+class Prepared:
+    """A playbook ready to plan or run."""
+
+    playbook: Playbook
+    inputs: ResolvedInputs
+    plan: Plan
+    renderer: Renderer
+    plugins: PluginRegistry
+    options: RunOptions
+    helpers: dict[str, Any] = field(default_factory=dict)
+
+    def scope(self, *, steps: Any = None, locals: dict | None = None) -> Scope:
+        return Scope(self.renderer, inputs=self.inputs.values, var_templates=self.playbook.vars, steps=steps,
+                     locals=locals, helpers=self.helpers)
+
+
+def _walk(steps: list[StepSpec]):
+    for spec in steps:
+        yield spec
+        if spec.steps:
+            yield from _walk(spec.steps)
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def _plugin_problems(spec: StepSpec, uses: str, args: dict, file: str, registry: PluginRegistry,
+                     prefix: tuple, options: RunOptions) -> list[Problem]:
+    try:
+        plugin = registry.get(uses)
+    except ValidationError as err:
+        p = err.problems[0]
+        return [Problem(p.message, file=file, line=line_at(spec.raw, prefix[:-1] + ("uses",)) or spec.line,
+                        step=spec.id, hint=p.hint)]
+    out = []
+    validator = validator_for(plugin.schema)
+    # A template string stands for a value of any type until rendered: errors about it alone wait for run time.
+    for prob in problems_for(args, validator, file=file, prefix=prefix, base_doc=spec.raw, ignore=_templated):
+        out.append(Problem(f"{uses}: {prob.message}", file=file, line=prob.line or spec.line, step=spec.id,
+                           hint=prob.hint))
+    for message in plugin.preflight(args, options):
+        out.append(Problem(f"{uses}: {message}", file=file, line=spec.line, step=spec.id))
+    return out
+
+
+def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Renderer, options: RunOptions) -> None:
+    """Plugin arguments, template syntax and names; every problem reported at once."""
+    file = playbook.file
+    problems: list[Problem] = []
+    known = set(playbook.inputs) | set(playbook.vars) | RUNTIME_NAMES | HELPER_NAMES | set(renderer.env.globals)
+
+    def names_ok(spec: StepSpec | None, value: Any, what: str, line: int | None, expression: bool = False) -> None:
+        try:
+            used = renderer.check_syntax(value, expression=expression)
+        except TemplateError as err:
+            problems.append(Problem(f"{what}: {err.problems[0].message}", file=file, line=line,
+                                    step=spec.id if spec else None))
+            return
+        for name in sorted(used - known):
+            problems.append(Problem(f"{what} uses '{name}', which is not an input, var or helper", file=file,
+                                    line=line, step=spec.id if spec else None,
+                                    hint=f"declare it under inputs (or vars), or use `{name} | default(...)`"))
+
+    for name, value in playbook.vars.items():
+        names_ok(None, value, f"var '{name}'", playbook.doc["vars"].line_of(name))
+    for spec in _walk(playbook.steps):
+        raw = spec.raw
+        if spec.uses:
+            problems += _plugin_problems(spec, spec.uses, spec.args, file, registry, ("with",), options)
+            plugin_raw = getattr(registry.get(spec.uses), "raw_args", ()) if spec.uses in registry else ()
+            for key, value in spec.args.items():
+                names_ok(spec, value, f"with.{key}", line_at(raw, ("with", key)), expression=key in plugin_raw)
+        if spec.rollback:
+            problems += _plugin_problems(spec, spec.rollback.uses, spec.rollback.args, file, registry,
+                                         ("rollback", "with"), options)
+            names_ok(spec, spec.rollback.args, "rollback", line_at(raw, ("rollback",)))
+        for key in ("when", "until"):
+            value = getattr(spec, key)
+            if value is not None:
+                names_ok(spec, value, key, line_at(raw, (key,)), expression=True)
+        for key in ("for_each", "confirm"):
+            value = getattr(spec, key)
+            if value is not None:
+                names_ok(spec, value, key, line_at(raw, (key,)))
+    if problems:
+        raise ValidationError(problems=problems)
+
+
+def _expander(prepared_scope, renderer: Renderer, file: str):
+    def expand(spec: StepSpec, frame: Frame) -> list[Any]:
+        value = spec.for_each
+        if isinstance(value, str):
+            if "steps" in renderer.check_syntax(value):
+                raise GraphError("for_each can use inputs, vars, item and cluster look-ups, not step results",
+                                 file=file, line=spec.raw.line_of("for_each"), step=spec.id,
+                                 hint="the copies are planned before the run starts")
+            try:
+                value = renderer.render(value, prepared_scope(frame.locals))
+            except TemplateError as err:
+                raise TemplateError(f"for_each: {err.problems[0].message}", file=file,
+                                    line=spec.raw.line_of("for_each"), step=spec.id) from None
+        if isinstance(value, Placeholder):
+            return [value]
+        if isinstance(value, dict):
+            value = [{"key": k, "value": v} for k, v in value.items()]
+        if not isinstance(value, list):
+            raise GraphError(f"for_each must give a list, got {type(value).__name__} {value!r}", file=file,
+                             line=spec.raw.line_of("for_each"), step=spec.id)
+        return value
+    return expand
+
+
+def prepare(path: str | Path, *, cli_vars: dict[str, Any] | None = None, cli_raw: dict[str, str] | None = None,
+            file_vars: dict[str, Any] | None = None, options: RunOptions | None = None,
+            out_dir: Path | None = None, registry: PluginRegistry | None = None) -> Prepared:
+    """Load and check a playbook, resolve its inputs and expand its graph; raises PlaybookError (exit 2)."""
+    options = options or RunOptions()
+    playbook = load_playbook(path)
+    registry = registry or PluginRegistry()
+    if out_dir is None:
+        out_dir = Path(tempfile.mkdtemp(prefix="playbook-render-"))
+    renderer = Renderer(playbook.base_dir, out_dir, placeholders=options.dry_run)
+    check_playbook(playbook, registry, renderer, options)
+    inputs = resolve_inputs(playbook, cli_vars or {}, file_vars, cli_raw)
+    helpers = template_helpers(options)
+
+    def scope_for(locals: dict) -> Scope:
+        return Scope(renderer, inputs=inputs.values, var_templates=playbook.vars, steps=None, locals=locals,
+                     helpers=helpers)
+
+    plan = build_plan(playbook, _expander(scope_for, renderer, playbook.file))
+    return Prepared(playbook=playbook, inputs=inputs, plan=plan, renderer=renderer, plugins=registry,
+                    options=options, helpers=helpers)
+
+
+def rollback_action(prepared: Prepared, spec: StepSpec, args: dict | None, outcome: Any) -> Action | None:
+    """The step's own rollback, else the one its plugin proposes for what it did."""
+    if spec.rollback is not None:
+        return spec.rollback
+    if spec.uses and args is not None and outcome is not None:
+        return prepared.plugins.get(spec.uses).natural_rollback(args, outcome)
+    return None

@@ -1,0 +1,325 @@
+"""Jinja2 rendering in a sandbox with StrictUndefined: templates, guard expressions, template files.
+
+A value given on the command line reaches templates as data: rendering `{{ rev }}` yields rev's value
+and that output is never rendered again, so `--var 'rev={{ 7*7 }}'` stays the literal text.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import yaml
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, meta, nodes, pass_context
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import consume
+
+from .errors import TemplateError
+
+_WHOLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
+RUNTIME_NAMES = frozenset({"steps", "item", "loop_index"})
+
+
+class Placeholder:
+    """Stands for a value that exists only at run time; prints as `<steps.backup.stdout>` in plans."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def __getattr__(self, name: str) -> "Placeholder":
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return Placeholder(f"{self._path}.{name}")
+
+    def __getitem__(self, key: Any) -> "Placeholder":
+        return Placeholder(f"{self._path}.{key}" if isinstance(key, str) else f"{self._path}[{key!r}]")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> "Placeholder":
+        inner = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+        return Placeholder(f"{self._path}({inner})")
+
+    def __str__(self) -> str:
+        return f"<{self._path}>"
+
+    __repr__ = __str__
+
+    # Plans must not show made-up values: anything that needs the real value fails, and the caller
+    # shows the template text as a placeholder instead.
+    def __iter__(self) -> Iterator[Any]:
+        raise TypeError(f"{self} is known only at run time")
+
+    def __len__(self) -> int:
+        raise TypeError(f"{self} is known only at run time")
+
+
+def is_placeholder(value: Any) -> bool:
+    return isinstance(value, Placeholder) or (isinstance(value, str) and value.startswith("<") and value.endswith(">"))
+
+
+class Scope(Mapping):
+    """The names a template sees: locals, step results, inputs, lazily rendered vars, helpers."""
+
+    def __init__(self, renderer: "Renderer", *, inputs: Mapping[str, Any], var_templates: Mapping[str, Any],
+                 steps: Any = None, locals: Mapping[str, Any] | None = None,
+                 helpers: Mapping[str, Any] | None = None) -> None:
+        self._renderer = renderer
+        self._inputs = inputs
+        self._var_templates = var_templates
+        self._steps = steps
+        self._locals = dict(locals or {})
+        self._helpers = helpers or {}
+        self._var_cache: dict[str, Any] = {}
+        self._var_active: list[str] = []
+
+    def child(self, **locals: Any) -> "Scope":
+        """The same scope with more local names (e.g. `item`)."""
+        return Scope(self._renderer, inputs=self._inputs, var_templates=self._var_templates, steps=self._steps,
+                     locals={**self._locals, **locals}, helpers=self._helpers)
+
+    def with_steps(self, steps: Any) -> "Scope":
+        return Scope(self._renderer, inputs=self._inputs, var_templates=self._var_templates, steps=steps,
+                     locals=self._locals, helpers=self._helpers)
+
+    def _var(self, name: str) -> Any:
+        if name in self._var_cache:
+            return self._var_cache[name]
+        if name in self._var_active:
+            cycle = " -> ".join(self._var_active[self._var_active.index(name):] + [name])
+            raise TemplateError(f"vars refer to each other in a cycle: {cycle}")
+        self._var_active.append(name)
+        try:
+            value = self._renderer.render(self._var_templates[name], self)
+        finally:
+            self._var_active.pop()
+        self._var_cache[name] = value
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._locals:
+            return self._locals[key]
+        if key == "steps" and self._steps is not None:
+            return self._steps
+        if key in self._inputs:
+            return self._inputs[key]
+        if key in self._var_templates:
+            return self._var(key)
+        if key in self._helpers:
+            return self._helpers[key]
+        return self._renderer.env.globals[key]
+
+    def __contains__(self, key: object) -> bool:
+        return (key in self._locals or (key == "steps" and self._steps is not None) or key in self._inputs
+                or key in self._var_templates or key in self._helpers or key in self._renderer.env.globals)
+
+    def __iter__(self) -> Iterator[str]:
+        seen = dict.fromkeys([*self._locals, *(["steps"] if self._steps is not None else []), *self._inputs,
+                              *self._var_templates, *self._helpers, *self._renderer.env.globals])
+        return iter(seen)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def names(self) -> set[str]:
+        return set(self)
+
+
+def _regex_replace(value: str, pattern: str, repl: str) -> str:
+    return re.sub(pattern, repl, str(value))
+
+
+def _regex_search(value: str, pattern: str) -> str | None:
+    m = re.search(pattern, str(value))
+    return m.group(0) if m else None
+
+
+def _guarded_names(ast: nodes.Node) -> set[str]:
+    """Names used under `| default(...)` or tested with `is defined`: they may be left unset."""
+    out = set()
+    for node in ast.find_all((nodes.Filter, nodes.Test)):
+        if isinstance(node.node, nodes.Name) and node.name in ("default", "d", "defined", "undefined"):
+            out.add(node.node.name)
+    return out
+
+
+class Renderer:
+    """Renders strings, structures and guard expressions; template files are read relative to `base_dir`."""
+
+    def __init__(self, base_dir: Path, out_dir: Path | None = None, *, placeholders: bool = False) -> None:
+        self.base_dir = base_dir
+        self.out_dir = out_dir
+        # In a dry run, what cannot be known yet renders as a placeholder instead of failing.
+        self.placeholders = placeholders
+        self.rendered_files: list[Path] = []
+        env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+        env.filters.update({
+            "to_json": lambda v, indent=None: json.dumps(v, indent=indent, default=str),
+            "to_yaml": lambda v: yaml.safe_dump(v, default_flow_style=False, sort_keys=False),
+            "from_json": json.loads,
+            "from_yaml": yaml.safe_load,
+            "b64encode": lambda v: base64.b64encode(str(v).encode()).decode(),
+            "b64decode": lambda v: base64.b64decode(str(v)).decode(),
+            "basename": lambda v: Path(str(v)).name,
+            "dirname": lambda v: str(Path(str(v)).parent),
+            "regex_replace": _regex_replace,
+            "regex_search": _regex_search,
+            "shell_quote": lambda v: shlex.quote(str(v)),
+        })
+        env.globals.update({"template_file": self._template_file, "template": self._template_text})
+        self.env = env
+        self._templates: dict[str, Any] = {}
+        self._exprs: dict[str, Any] = {}
+
+    # -- compiling ---------------------------------------------------------------------------------
+
+    def _template(self, text: str):
+        tmpl = self._templates.get(text)
+        if tmpl is None:
+            try:
+                tmpl = self.env.from_string(text)
+            except TemplateSyntaxError as err:
+                raise TemplateError(f"template syntax error: {err.message} in {text!r}") from None
+            self._templates[text] = tmpl
+        return tmpl
+
+    def _expression(self, text: str):
+        compiled = self._exprs.get(text)
+        if compiled is None:
+            try:
+                compiled = self.env.compile_expression(text, undefined_to_none=False)
+            except TemplateSyntaxError as err:
+                raise TemplateError(f"expression syntax error: {err.message} in {text!r}") from None
+            self._exprs[text] = compiled
+        return compiled
+
+    @staticmethod
+    def whole_expression(text: str) -> str | None:
+        """The inner expression when `text` is exactly one `{{ ... }}`, else None."""
+        m = _WHOLE_EXPR.match(text)
+        if m and "{{" not in m.group("expr") and "}}" not in m.group("expr") and "{%" not in text:
+            return m.group("expr")
+        return None
+
+    @staticmethod
+    def bare(expr: str) -> str:
+        """Guards may be written bare (`rev != old`) or wrapped (`{{ rev != old }}`)."""
+        inner = Renderer.whole_expression(expr)
+        return inner if inner is not None else expr
+
+    def check_syntax(self, value: Any, *, expression: bool = False) -> set[str]:
+        """Parse every template in `value`; returns the top-level names they use."""
+        names: set[str] = set()
+        if isinstance(value, str):
+            source = self.bare(value) if expression else value
+            try:
+                ast = self.env.parse("{{ (" + source + ") }}" if expression else source)
+            except TemplateSyntaxError as err:
+                kind = "expression" if expression else "template"
+                raise TemplateError(f"{kind} syntax error: {err.message} in {value!r}") from None
+            names |= meta.find_undeclared_variables(ast) - _guarded_names(ast)
+        elif isinstance(value, Mapping):
+            for v in value.values():
+                names |= self.check_syntax(v, expression=expression)
+        elif isinstance(value, list):
+            for v in value:
+                names |= self.check_syntax(v, expression=expression)
+        return names
+
+    # -- rendering ---------------------------------------------------------------------------------
+
+    def _run(self, tmpl, scope: Scope) -> str:
+        ctx = tmpl.new_context(scope, shared=True)
+        return "".join(tmpl.root_render_func(ctx))
+
+    def _eval(self, compiled, scope: Scope) -> Any:
+        tmpl = compiled._template  # compile_expression's wrapper forces a dict copy; we keep vars lazy
+        ctx = tmpl.new_context(scope, shared=True)
+        consume(tmpl.root_render_func(ctx))
+        result = ctx.vars["result"]
+        if isinstance(result, Undefined):
+            str(result)  # StrictUndefined raises here, naming the missing variable
+        return result
+
+    def _guarded(self, fn: Callable[[], Any], text: str) -> Any:
+        try:
+            return fn()
+        except TemplateError:
+            if self.placeholders:
+                return Placeholder(f"template: {text.strip()}")
+            raise
+        except UndefinedError as err:
+            if self.placeholders:
+                return Placeholder(f"template: {text.strip()}")
+            raise TemplateError(f"{err.message} in {text!r}", hint="define it in inputs or vars, or pass --var") from None
+        except SecurityError as err:
+            raise TemplateError(f"refused by the template sandbox: {err} in {text!r}") from None
+        except Exception as err:  # noqa: BLE001 — any error raised inside a user's template is the user's
+            if self.placeholders:
+                return Placeholder(f"template: {text.strip()}")
+            raise TemplateError(f"cannot render {text!r}: {type(err).__name__}: {err}") from None
+
+    def render(self, value: Any, scope: Scope) -> Any:
+        """Render every string inside `value`; a string that is one `{{ expr }}` keeps the expression's type."""
+        if isinstance(value, str):
+            if "{" not in value:
+                return value
+            inner = self.whole_expression(value)
+            if inner is not None:
+                return self._guarded(lambda: self._eval(self._expression(inner), scope), value)
+            return self._guarded(lambda: self._run(self._template(value), scope), value)
+        if isinstance(value, Mapping):
+            return {k: self.render(v, scope) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.render(v, scope) for v in value]
+        return value
+
+    def evaluate(self, expr: Any, scope: Scope) -> Any:
+        """Value of a bare guard expression (`when`, `until`, assert's `that`)."""
+        if not isinstance(expr, str):
+            return expr
+        text = self.bare(expr)
+        return self._guarded(lambda: self._eval(self._expression(text), scope), expr)
+
+    # -- template files ----------------------------------------------------------------------------
+
+    def _read(self, relpath: str) -> tuple[Path, str]:
+        path = (self.base_dir / relpath).resolve()
+        try:
+            return path, path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise TemplateError(f"cannot read template file {relpath!r}: {err.strerror}",
+                                hint=f"paths are relative to {self.base_dir}") from None
+
+    def render_file(self, relpath: str, scope: Scope) -> str:
+        path, text = self._read(relpath)
+        try:
+            tmpl = self.env.from_string(text)
+        except TemplateSyntaxError as err:
+            raise TemplateError(f"{relpath}:{err.lineno}: template syntax error: {err.message}") from None
+        try:
+            return self._run(tmpl, scope)
+        except UndefinedError as err:
+            raise TemplateError(f"{relpath}: {err.message}") from None
+
+    @pass_context
+    def _template_text(self, context, relpath: str) -> str:
+        return self.render_file(relpath, context.parent)
+
+    @pass_context
+    def _template_file(self, context, relpath: str) -> str:
+        text = self.render_file(relpath, context.parent)
+        name = Path(relpath).name.removesuffix(".j2")
+        digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+        out_dir = self.out_dir or (self.base_dir / ".playbook" / "rendered")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stem, dot, ext = name.partition(".")
+        out = out_dir / f"{stem}-{digest}{dot}{ext}"
+        if not out.exists():
+            out.write_text(text, encoding="utf-8")
+            self.rendered_files.append(out)
+        return str(out)

@@ -1,0 +1,292 @@
+"""Running a prepared plan: scheduling ready steps up to --max-parallel, guards, confirmations, retries,
+`until`, and on failure or interrupt the reverse-order rollback. Emits events; prints nothing itself.
+"""
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROLLBACK_FAILED, EXIT_STOPPED, PlaybookError)
+from .events import Event, EventSink
+from .graph import Frame, Node
+from .model import Action
+from .plugins.base import Outcome, RunOptions, StepContext
+from .prepare import Prepared, rollback_action
+from .render import Scope
+from .results import (FAILED, NOT_RUN, PENDING, RUNNING, SKIPPED, SUCCEEDED, RunSummary, StepResult, StepsView)
+from .rollback import roll_back
+from .schema import problems_for, validator_for
+
+# Asked when a step needs confirmation: True yes, False no (skip), None cannot ask (stop the run).
+ConfirmFn = Callable[[str], "bool | None"]
+UNTIL_DEFAULT_TIMEOUT = 300.0
+
+
+class Runner:
+    """Runs one prepared playbook once."""
+
+    def __init__(self, prepared: Prepared, *, sink: EventSink, run_dir: Path, max_parallel: int = 4,
+                 no_rollback: bool = False, confirm: ConfirmFn | None = None) -> None:
+        self.prepared = prepared
+        self.options: RunOptions = prepared.options
+        self.sink = sink
+        self.run_dir = run_dir
+        self.max_parallel = max(1, max_parallel)
+        self.no_rollback = no_rollback
+        self.confirm = confirm or (lambda prompt: True if self.options.assume_yes else None)
+        self.cancel = threading.Event()  # stop forward work: Ctrl-C, SIGTERM
+        self.abandon = threading.Event()  # stop rollback work too
+        self.results: dict[str, StepResult] = {k: StepResult(k) for k in prepared.plan.nodes}
+        self.started: list[str] = []
+        self._frame_gate: dict[int, tuple[str, str]] = {}
+        self._secrets = sorted(prepared.inputs.secret_values(), key=len, reverse=True)
+        self._emit_lock = threading.Lock()
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def emit(self, event: Event) -> None:
+        with self._emit_lock:
+            self.sink.emit(event)
+
+    def output_emitter(self, key: str) -> Callable[[str, str], None]:
+        return lambda stream, line: self.emit(Event("step_output", key, {"stream": stream, "line": self.mask(line)}))
+
+    def scope_for(self, node: Node) -> Scope:
+        return self.prepared.scope(steps=StepsView(node.frame, self.results), locals=node.locals)
+
+    def _frame_scope(self, frame: Frame) -> Scope:
+        return self.prepared.scope(steps=StepsView(frame, self.results), locals=frame.locals)
+
+    def interrupt(self) -> None:
+        """Stop starting steps and cancel running ones; the run then rolls back."""
+        self.cancel.set()
+
+    def rollback_for(self, node: Node, result: StepResult) -> Action | None:
+        return rollback_action(self.prepared, node.spec, result.args, result.outcome)
+
+    # -- gates -----------------------------------------------------------------------------------
+
+    def _gate(self, node: Node) -> tuple[str, str]:
+        """('run' | 'skip' | 'stop', reason) for a node that is ready; a group copy is asked once."""
+        for frame in node.frame.chain():
+            if frame.group is None:
+                continue
+            decision = self._frame_gate.get(id(frame))
+            if decision is None:
+                decision = self._decide(frame.group.when, frame.group.confirm, self._frame_scope(frame))
+                self._frame_gate[id(frame)] = decision
+            if decision[0] != "run":
+                return decision
+        return self._decide(node.spec.when, node.spec.confirm, self.scope_for(node))
+
+    def _decide(self, when: Any, confirm: str | None, scope: Scope) -> tuple[str, str]:
+        renderer = self.prepared.renderer
+        if when is not None and not renderer.evaluate(when, scope):
+            return "skip", f"when: {when}"
+        if confirm:
+            prompt = str(renderer.render(confirm, scope))
+            answer = self.confirm(prompt)
+            if answer is None:
+                return "stop", f"needs confirmation: {prompt}"
+            if not answer:
+                return "skip", f"declined: {prompt}"
+        return "run", ""
+
+    # -- one step --------------------------------------------------------------------------------
+
+    def _execute(self, node: Node) -> StepResult:
+        spec = node.spec
+        result = self.results[node.key]
+        plugin = self.prepared.plugins.get(spec.uses or "")
+        renderer = self.prepared.renderer
+        raw_keys = set(getattr(plugin, "raw_args", ()))
+        scope = self.scope_for(node)
+        until_budget = (spec.timeout or UNTIL_DEFAULT_TIMEOUT) if spec.until is not None else None
+        until_deadline = time.time() + until_budget if until_budget else None
+        delay = spec.delay
+        while True:
+            result.attempts += 1
+            try:
+                args = {k: (v if k in raw_keys else renderer.render(v, scope)) for k, v in spec.args.items()}
+                result.args = args
+                bad = problems_for(args, validator_for(plugin.schema), file=self.prepared.playbook.file)
+                if bad:
+                    raise PlaybookError(problems=bad)
+                deadline = time.time() + spec.timeout if spec.timeout else None
+                if until_deadline is not None:
+                    deadline = min(deadline or until_deadline, until_deadline)
+                ctx = StepContext(key=node.key, timeout=spec.timeout, cancel=self.cancel, run_dir=self.run_dir,
+                                  options=self.options, emit=self.output_emitter(node.key),
+                                  evaluate=lambda e: renderer.evaluate(e, scope), mask=self.mask, deadline=deadline)
+                outcome = plugin.run(args, ctx)
+            except PlaybookError as err:
+                outcome = Outcome(ok=False, message=str(err).replace("\n", "; "))
+            result.outcome = outcome
+            if outcome.ok and spec.until is not None:
+                result.status = SUCCEEDED  # so the expression can read steps.<self>
+                try:
+                    holds = bool(renderer.evaluate(spec.until, scope))
+                except PlaybookError as err:
+                    holds, outcome.message = False, str(err)
+                if not holds:
+                    outcome.ok = False
+                    outcome.message = f"until not yet true: {spec.until}"
+            if outcome.ok or self.cancel.is_set():
+                break
+            if until_deadline is not None:
+                if time.time() + delay >= until_deadline or (spec.retries and result.attempts > spec.retries):
+                    outcome.message = (f"until ({spec.until}) still false after {result.attempts} tries"
+                                       if outcome.message.startswith("until not yet") else outcome.message)
+                    break
+                wait_for = delay
+            elif result.attempts <= spec.retries:
+                wait_for = delay * (spec.backoff ** (result.attempts - 1))
+            else:
+                break
+            self.emit(Event("step_retry", node.key, {"attempt": result.attempts, "message": self.mask(outcome.message),
+                                                     "delay": wait_for}))
+            if self.cancel.wait(wait_for):
+                break
+        result.status = SUCCEEDED if result.outcome.ok else FAILED
+        result.ended = time.time()
+        return result
+
+    def _finish(self, key: str, result: StepResult) -> None:
+        o = result.outcome
+        data = {"duration": result.duration, "rc": o.rc if o else None, "attempts": result.attempts,
+                "message": self.mask(o.message if o else "")}
+        if result.status == FAILED:
+            node = self.prepared.plan.nodes[key]
+            data["stderr_tail"] = self.mask("\n".join((o.stderr or "").strip().splitlines()[-5:])) if o else ""
+            data["continue_on_error"] = node.continue_on_error
+        self.emit(Event("step_succeeded" if result.status == SUCCEEDED else "step_failed", key, data))
+
+    def _describe(self, node: Node) -> str:
+        try:
+            plugin = self.prepared.plugins.get(node.spec.uses or "")
+            raw_keys = set(getattr(plugin, "raw_args", ()))
+            scope = self.scope_for(node)
+            args = {k: (v if k in raw_keys else self.prepared.renderer.render(v, scope))
+                    for k, v in node.spec.args.items()}
+            return self.mask(plugin.describe(args, self.options))
+        except PlaybookError:
+            return ""
+
+    # -- the whole run ---------------------------------------------------------------------------
+
+    def run(self) -> RunSummary:
+        plan = self.prepared.plan
+        graph = plan.graph
+        waiting = {k: graph.in_degree(k) for k in plan.nodes}
+        ready: list[tuple[int, str]] = [(plan.nodes[k].order, k) for k, d in waiting.items() if d == 0]
+        heapq.heapify(ready)
+        running: dict[Future, str] = {}
+        stop: str | None = None
+        failed: list[str] = []
+        self.emit(Event("run_started", None, {"playbook": self.prepared.playbook.name, "steps": len(plan.nodes),
+                                              "max_parallel": self.max_parallel}))
+
+        def release(key: str) -> None:
+            for succ in graph.successors(key):
+                waiting[succ] -= 1
+                if waiting[succ] == 0:
+                    heapq.heappush(ready, (plan.nodes[succ].order, succ))
+
+        with ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="step") as pool:
+            while True:
+                if self.cancel.is_set() and stop is None:
+                    stop = "interrupted"
+                while stop is None and ready and len(running) < self.max_parallel:
+                    order, key = heapq.heappop(ready)
+                    node = plan.nodes[key]
+                    result = self.results[key]
+                    try:
+                        decision, reason = self._gate(node)
+                    except PlaybookError as err:
+                        decision, reason = "fail", str(err).replace("\n", "; ")
+                    if decision == "skip":
+                        result.status, result.reason = SKIPPED, reason
+                        self.emit(Event("step_skipped", key, {"reason": self.mask(reason)}))
+                        release(key)
+                        continue
+                    if decision == "stop":
+                        stop = "stopped"
+                        self.emit(Event("run_stopped", key, {"reason": self.mask(reason)}))
+                        break
+                    result.status, result.started = RUNNING, time.time()
+                    self.started.append(key)
+                    self.emit(Event("step_started", key, {"uses": node.spec.uses, "name": node.spec.name,
+                                                          "action": self._describe(node)}))
+                    if decision == "fail":
+                        result.outcome = Outcome(ok=False, message=reason)
+                        result.status, result.ended = FAILED, time.time()
+                        self._finish(key, result)
+                        failed.append(key)
+                        if not node.continue_on_error:
+                            stop = "failed"
+                        else:
+                            release(key)
+                        continue
+                    running[pool.submit(self._run_guarded, node)] = key
+                if not running:
+                    break
+                done, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    key = running.pop(fut)
+                    result = fut.result()
+                    self._finish(key, result)
+                    if result.status == SUCCEEDED:
+                        release(key)
+                    else:
+                        failed.append(key)
+                        if plan.nodes[key].continue_on_error:
+                            release(key)
+                        elif stop is None:
+                            stop = "interrupted" if self.cancel.is_set() else "failed"
+        for key, result in self.results.items():
+            if result.status == PENDING:
+                result.status = NOT_RUN
+        return self._conclude(stop, failed)
+
+    def _run_guarded(self, node: Node) -> StepResult:
+        try:
+            return self._execute(node)
+        except Exception:  # noqa: BLE001 — a plugin bug must not hang the run; keep its traceback visible
+            result = self.results[node.key]
+            result.outcome = Outcome(ok=False, message="internal error in plugin "
+                                     f"'{node.spec.uses}':\n{traceback.format_exc()}")
+            result.status, result.ended = FAILED, time.time()
+            return result
+
+    def _conclude(self, stop: str | None, failed: list[str]) -> RunSummary:
+        rolled: list[str] = []
+        rb_failed: list[str] = []
+        if stop in ("failed", "interrupted") and not self.no_rollback:
+            self.emit(Event("rollback_begun", None, {"steps": len(self.started)}))
+            rolled, rb_failed = roll_back(self, self.started, self.abandon)
+        if stop is None:
+            code, reason = EXIT_OK, "succeeded"
+        elif stop == "stopped":
+            code, reason = EXIT_STOPPED, "stopped"
+        elif rb_failed:
+            code, reason = EXIT_ROLLBACK_FAILED, stop
+        elif stop == "interrupted":
+            code, reason = EXIT_INTERRUPTED, stop
+        else:
+            code, reason = EXIT_FAILED, stop
+        summary = RunSummary(exit_code=code, reason=reason, results=self.results, failed=failed,
+                             rollback_failed=rb_failed, rolled_back=rolled)
+        self.emit(Event("run_finished", None, {"exit_code": code, "reason": reason, "failed": failed,
+                                               "rolled_back": rolled, "rollback_failed": rb_failed,
+                                               "no_rollback": self.no_rollback}))
+        return summary

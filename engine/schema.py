@@ -1,0 +1,139 @@
+"""Checking documents against JSON Schemas (draft 2020-12) and turning errors into located, mendable messages."""
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+from .errors import Problem
+from .loader import LineMap
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+@lru_cache(maxsize=None)
+def playbook_schema() -> dict:
+    """The playbook format's JSON Schema (schemas/playbook.schema.json)."""
+    return json.loads((SCHEMA_DIR / "playbook.schema.json").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def _playbook_validator() -> Draft202012Validator:
+    return Draft202012Validator(playbook_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def line_at(doc: Any, path: Iterable[Any]) -> int | None:
+    """Line of the deepest node along `path` that knows its line."""
+    line = getattr(doc, "line", None)
+    node = doc
+    for part in path:
+        if isinstance(node, LineMap) and part in node:
+            line = node.line_of(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            line = getattr(node, "line", line)
+        else:
+            break
+    return line
+
+
+def _step_id_at(doc: Any, path: list[Any]) -> str | None:
+    """Id of the innermost step on the path (steps may nest in groups and rollback blocks)."""
+    node, found = doc, None
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(node, dict) and isinstance(node.get("id"), str):
+            found = node["id"]
+    return found
+
+
+def dotted(path: Iterable[Any]) -> str:
+    """`steps[2].with.args` style path for messages."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _hint(error: jsonschema.ValidationError) -> str | None:
+    v, val = error.validator, error.validator_value
+    if v == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        extras = [k for k in error.instance if k not in allowed]
+        tips = []
+        for extra in extras:
+            close = difflib.get_close_matches(str(extra), allowed, n=1)
+            tips.append(f"did you mean '{close[0]}'?" if close else f"remove '{extra}'")
+        return "; ".join(tips) + (f" — allowed: {', '.join(allowed)}" if allowed else "")
+    if v == "required":
+        return "add the missing key"
+    if v == "enum":
+        return "use one of: " + ", ".join(json.dumps(x) for x in val)
+    if v == "const":
+        return f"set it to {json.dumps(val)}"
+    if v == "pattern":
+        return f"it must match {val}"
+    if v == "type":
+        return f"write a{'n' if str(val)[0] in 'aeio' else ''} {val}"
+    if v == "minItems" and val == 1:
+        return "give at least one item"
+    return None
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "oneOf" and isinstance(error.instance, dict) and "id" in error.instance:
+        inst = error.instance
+        if "uses" in inst and "steps" in inst:
+            return "a step has either `uses` (a plugin) or `steps` (a group), not both"
+        if "steps" in inst:
+            bad = [k for k in ("uses", "with", "rollback", "retries", "until", "delay", "backoff") if k in inst]
+            return f"a group (a step with `steps`) cannot have {', '.join(bad)}: put them on its inner steps"
+        return "a step needs `uses` (a plugin) or `steps` (a group)"
+    if error.validator == "oneOf" and error.context:
+        # Report the alternative that got furthest rather than the generic "not valid under any".
+        best = jsonschema.exceptions.best_match(error.context)
+        return best.message
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        extras = [k for k in error.instance if k not in allowed]
+        return f"unknown key{'s' if len(extras) > 1 else ''} {', '.join(repr(e) for e in extras)}"
+    return error.message
+
+
+def problems_for(doc: Any, validator: Draft202012Validator, *, file: str, prefix: tuple = (),
+                 base_doc: Any = None, ignore: Callable[[Any], bool] | None = None) -> list[Problem]:
+    """Every schema error of `doc`, located in `base_doc` (the whole file) through `prefix`.
+
+    `ignore(instance)` drops errors about values that cannot be judged yet (unrendered templates).
+    """
+    base = base_doc if base_doc is not None else doc
+    out = []
+    for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        if ignore is not None and ignore(error.instance):
+            continue
+        path = list(prefix) + list(error.absolute_path)
+        out.append(Problem(f"{dotted(path)}: {_message(error)}", file=file, line=line_at(base, path),
+                           step=_step_id_at(base, path), hint=_hint(error)))
+    return out
+
+
+def validate_playbook_document(doc: Any, file: str) -> list[Problem]:
+    """Schema problems of a loaded playbook document, in file order."""
+    problems = problems_for(doc, _playbook_validator(), file=file)
+    problems.sort(key=lambda p: p.line or 0)
+    return problems
+
+
+def validator_for(schema: dict) -> Draft202012Validator:
+    """A validator for a plugin's `with` schema (checked itself first: a bad plugin schema is a bug)."""
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
