@@ -105,6 +105,9 @@ def _check_block(specs: list[StepSpec], file: str, where: str, problems: list[Pr
     for cycle in sorted(nx.simple_cycles(sibling_graph), key=len)[:5]:
         if len(cycle) < 2:
             continue
+        position = {sid: i for i, sid in enumerate(seen)}
+        start = min(range(len(cycle)), key=lambda i: position[cycle[i]])
+        cycle = cycle[start:] + cycle[:start]
         first = seen[cycle[0]]
         path = " -> ".join(cycle + [cycle[0]])
         problems.append(Problem(f"needs form a cycle: {path}", file=file, line=first.line, step=first.id,

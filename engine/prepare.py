@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
+
 from .errors import GraphError, Problem, TemplateError, ValidationError
 from .graph import Frame, Plan, build_plan
 from .helpers import HELPER_NAMES, template_helpers
@@ -62,7 +64,8 @@ def _plugin_problems(spec: StepSpec, uses: str, args: dict, file: str, registry:
     for prob in problems_for(args, validator, file=file, prefix=prefix, base_doc=spec.raw, ignore=_templated):
         out.append(Problem(f"{uses}: {prob.message}", file=file, line=prob.line or spec.line, step=spec.id,
                            hint=prob.hint))
-    for message in plugin.preflight(args, options):
+    # Missing programs matter only to a real run: a reviewer's dry run on a laptop without istioctl is fine.
+    for message in ([] if options.dry_run else plugin.preflight(args, options)):
         out.append(Problem(f"{uses}: {message}", file=file, line=spec.line, step=spec.id))
     return out
 
@@ -85,8 +88,18 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
                                     line=line, step=spec.id if spec else None,
                                     hint=f"declare it under inputs (or vars), or use `{name} | default(...)`"))
 
+    var_graph = nx.DiGraph()
     for name, value in playbook.vars.items():
         names_ok(None, value, f"var '{name}'", playbook.doc["vars"].line_of(name))
+        try:
+            used = renderer.check_syntax(value)
+        except TemplateError:
+            continue
+        var_graph.add_edges_from((name, other) for other in used if other in playbook.vars)
+    for cycle in nx.simple_cycles(var_graph):
+        problems.append(Problem(f"vars refer to each other in a cycle: {' -> '.join(cycle + [cycle[0]])}", file=file,
+                                line=playbook.doc["vars"].line_of(cycle[0]), hint="break the cycle"))
+        break
     for spec in _walk(playbook.steps):
         raw = spec.raw
         if spec.uses:
@@ -107,7 +120,7 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
             if value is not None:
                 names_ok(spec, value, key, line_at(raw, (key,)))
     if problems:
-        raise ValidationError(problems=problems)
+        raise ValidationError(problems=list(dict.fromkeys(problems)))
 
 
 def _expander(prepared_scope, renderer: Renderer, file: str):

@@ -57,6 +57,12 @@ class Placeholder:
     def __len__(self) -> int:
         raise TypeError(f"{self} is known only at run time")
 
+    def _unknown(self, *args: Any) -> Any:
+        raise TypeError(f"{self} is known only at run time")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __bool__ = __add__ = __contains__ = _unknown
+    __hash__ = object.__hash__
+
 
 def is_placeholder(value: Any) -> bool:
     return isinstance(value, Placeholder) or (isinstance(value, str) and value.startswith("<") and value.endswith(">"))

@@ -74,6 +74,8 @@ def _hint(error: jsonschema.ValidationError) -> str | None:
             close = difflib.get_close_matches(str(extra), allowed, n=1)
             tips.append(f"did you mean '{close[0]}'?" if close else f"remove '{extra}'")
         return "; ".join(tips) + (f" — allowed: {', '.join(allowed)}" if allowed else "")
+    if v == "oneOf" and str(error.schema.get("description", "")).startswith("A duration"):
+        return "write e.g. 30s, 5m, 1h30m or a number of seconds"
     if v == "required":
         return "add the missing key"
     if v == "enum":
@@ -98,6 +100,8 @@ def _message(error: jsonschema.ValidationError) -> str:
             bad = [k for k in ("uses", "with", "rollback", "retries", "until", "delay", "backoff") if k in inst]
             return f"a group (a step with `steps`) cannot have {', '.join(bad)}: put them on its inner steps"
         return "a step needs `uses` (a plugin) or `steps` (a group)"
+    if error.validator == "oneOf" and str(error.schema.get("description", "")).startswith("A duration"):
+        return f"{error.instance!r} is not a duration"
     if error.validator == "oneOf" and error.context:
         # Report the alternative that got furthest rather than the generic "not valid under any".
         best = jsonschema.exceptions.best_match(error.context)
@@ -121,7 +125,11 @@ def problems_for(doc: Any, validator: Draft202012Validator, *, file: str, prefix
         if ignore is not None and ignore(error.instance):
             continue
         path = list(prefix) + list(error.absolute_path)
-        out.append(Problem(f"{dotted(path)}: {_message(error)}", file=file, line=line_at(base, path),
+        located = path
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
+            located = path + extras[:1]  # point at the offending key's line
+        out.append(Problem(f"{dotted(path)}: {_message(error)}", file=file, line=line_at(base, located),
                            step=_step_id_at(base, path), hint=_hint(error)))
     return out
 

@@ -1,0 +1,87 @@
+"""What `--dry-run` and `graph` print: every rendered command, guards, rollbacks, run-time placeholders."""
+from __future__ import annotations
+
+import json
+
+PLAYBOOK = """
+version: 1
+name: mini-upgrade
+inputs:
+  rev: {type: string, required: true}
+  namespaces: {type: array, default: [test, prod]}
+vars:
+  version: "{{ rev | replace('-', '.') }}"
+steps:
+  - id: backup
+    uses: command
+    with: {args: [kubectl, get, istiooperator, -n, istio-system, -o, yaml]}
+  - id: install
+    needs: [backup]
+    uses: command
+    with: {args: [istioctl, install, -y, --revision, "{{ rev }}"]}
+    rollback: {uses: command, with: {args: [istioctl, uninstall, -y, --revision, "{{ rev }}"]}}
+  - id: migrate
+    needs: [install]
+    for_each: "{{ namespaces }}"
+    serial: true
+    confirm: "Migrate {{ item }}?"
+    steps:
+      - id: relabel
+        uses: command
+        with: {args: [kubectl, label, namespace, "{{ item }}", istio-injection-, "istio.io/rev={{ rev }}", --overwrite]}
+      - id: restart
+        needs: [relabel]
+        uses: command
+        with: {args: [kubectl, rollout, restart, deployment, -n, "{{ item }}"]}
+  - id: report
+    needs: [migrate]
+    when: "steps.backup.rc == 0"
+    uses: echo
+    with: {msg: "backup was {{ steps.backup.stdout | length }} bytes; now on {{ version }}"}
+"""
+
+
+def test_dry_run_prints_waves_rendered_argv_guards_and_rollbacks_and_runs_nothing(project):
+    project.write("p.yaml", PLAYBOOK)
+    result = project.run("run", "p.yaml", "--var", "rev=1-20-0", "--dry-run")
+    assert result.rc == 0, result.err
+    out = result.out
+    assert "Plan for mini-upgrade" in out and "dry run, nothing is executed" in out
+    assert "Wave 1\n  ▶ backup  [command]\n      $ kubectl get istiooperator -n istio-system -o yaml" in out
+    assert "$ istioctl install -y --revision 1-20-0" in out
+    assert "rollback: $ istioctl uninstall -y --revision 1-20-0" in out
+    assert "$ kubectl label namespace prod istio-injection- istio.io/rev=1-20-0 --overwrite" in out
+    assert "confirm: Migrate test?" in out
+    assert "when: steps.backup.rc == 0  (decided at run time)" in out
+    assert "<template: backup was {{ steps.backup.stdout | length }} bytes; now on {{ version }}>" in out
+    # Serial copies: prod's relabel waits for test's restart.
+    assert "needs: migrate[test].restart" in out
+
+
+def test_graph_formats(project):
+    project.write("p.yaml", PLAYBOOK)
+    mermaid = project.run("graph", "p.yaml", "--var", "rev=1", "--format", "mermaid").out
+    assert mermaid.startswith("flowchart TD\n")
+    assert 'subgraph' in mermaid and '["migrate[test] (asks first)"]' in mermaid
+    assert mermaid.count(" --> ") == 6
+    dot = project.run("graph", "p.yaml", "--var", "rev=1", "--format", "dot").out
+    assert dot.startswith("digraph playbook {") and '"install" -> "migrate[test].relabel";' in dot
+    data = json.loads(project.run("graph", "p.yaml", "--var", "rev=1", "--format", "json").out)
+    assert data["waves"][0] == ["backup"]
+    assert [n["key"] for n in data["nodes"]][-1] == "report"
+    text = project.run("graph", "p.yaml", "--var", "rev=1").out
+    assert "migrate[prod].relabel [command] <- migrate[test].restart" in text
+
+
+def test_validate_reports_size_of_the_plan(project):
+    project.write("p.yaml", PLAYBOOK)
+    result = project.run("validate", "p.yaml", "--var", "rev=1-20-0")
+    assert result.rc == 0
+    assert result.out.strip() == "p.yaml: valid — 7 steps in 7 waves"
+
+
+def test_plugins_lists_builtins_with_arguments(project):
+    out = project.run("plugins").out
+    for name in ("command:", "shell:", "assert:", "wait:", "echo:"):
+        assert name in out
+    assert "args (required): array|string" in out
