@@ -1,0 +1,272 @@
+"""The API semantics between the HTTP server (and controllers) and the store: create/get/list/replace/patch/
+delete with defaulting, validation, generation, resourceVersion preconditions, admission (sidecar injection),
+status subresources and garbage collection by ownerReferences.
+"""
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any, Callable
+
+import yaml
+
+from . import errors, patching
+from .defaults import apply_defaults, has_generation, validate
+from .resources import Registry, ResourceType
+from .selectors import parse_field_selector, parse_label_selector
+from .store import Store, new_uid, now_iso
+
+# A mutating admission step for creates: (api, type, new object) -> None, may raise ApiError.
+Admission = Callable[["Api", ResourceType, dict], None]
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+CRD_KEY = "customresourcedefinitions.apiextensions.k8s.io"
+
+
+def random_suffix(n: int = 5) -> str:
+    return "".join(random.choice(_NAME_CHARS) for _ in range(n))
+
+
+def _without(obj: dict, *keys: str) -> dict:
+    return {k: v for k, v in obj.items() if k not in keys}
+
+
+class Api:
+    """One emulated cluster's API: every write path clients and controllers use."""
+
+    def __init__(self, store: Store | None = None, registry: Registry | None = None) -> None:
+        self.store = store or Store()
+        self.registry = registry or Registry()
+        self.admission: list[Admission] = []
+
+    # -- reads -------------------------------------------------------------------------------------------
+    def get(self, rt: ResourceType, namespace: str, name: str) -> dict:
+        obj = self.store.get(rt.key, namespace if rt.namespaced else "", name)
+        if obj is None:
+            raise errors.not_found(rt, name)
+        return self._at_version(rt, obj)
+
+    def find(self, rt: ResourceType, namespace: str, name: str) -> dict | None:
+        return self.store.get(rt.key, namespace if rt.namespaced else "", name)
+
+    def list(self, rt: ResourceType, namespace: str | None = None, label_selector: str | None = None,
+             field_selector: str | None = None) -> list[dict]:
+        labels_ok = parse_label_selector(label_selector)
+        fields_ok = parse_field_selector(field_selector)
+        items = self.store.list(rt.key, namespace if rt.namespaced else None)
+        return [self._at_version(rt, o) for o in items
+                if labels_ok(o["metadata"].get("labels") or {}) and fields_ok(o)]
+
+    def _at_version(self, rt: ResourceType, obj: dict) -> dict:
+        """Custom resources are stored once and read at whatever served version was asked for."""
+        if obj.get("apiVersion") != rt.api_version:
+            return {**obj, "apiVersion": rt.api_version}
+        return obj
+
+    # -- writes ------------------------------------------------------------------------------------------
+    def create(self, rt: ResourceType, namespace: str, body: dict, *, dry_run: bool = False) -> dict:
+        obj = copy.deepcopy(body)
+        if not isinstance(obj, dict):
+            raise errors.bad_request("the body of the request was in an unknown format")
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + random_suffix()
+        name = meta.get("name", "")
+        if rt.namespaced:
+            namespace = namespace or meta.get("namespace") or "default"
+            if meta.get("namespace") and meta["namespace"] != namespace:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace "
+                                         "sent on the request")
+            ns = self.store.get("namespaces", "", namespace)
+            if ns is None:
+                raise errors.namespace_not_found(namespace)
+            if ns["metadata"].get("deletionTimestamp"):
+                raise errors.forbidden_terminating(rt, name, namespace)
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        apply_defaults(rt, obj)
+        validate(rt, obj)
+        if self.store.get(rt.key, meta.get("namespace", ""), name) is not None:
+            raise errors.already_exists(rt, name)
+        for step in self.admission:
+            step(self, rt, obj)
+        for k in ("resourceVersion", "deletionTimestamp", "managedFields"):
+            meta.pop(k, None)
+        meta["uid"] = new_uid()
+        meta["creationTimestamp"] = now_iso()
+        if has_generation(rt):
+            meta["generation"] = 1
+        if rt.key == CRD_KEY:
+            self._establish(obj)
+        if dry_run:
+            return obj
+        return self.store.put(rt.key, obj)
+
+    def replace(self, rt: ResourceType, namespace: str, name: str, body: dict, *, subresource: str = "",
+                dry_run: bool = False) -> dict:
+        """PUT: the body replaces the object; a stale ``resourceVersion`` in it is a 409 Conflict."""
+        old = self.store.get(rt.key, namespace if rt.namespaced else "", name)
+        if old is None:
+            raise errors.not_found(rt, name)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request was in an unknown format")
+        given_rv = (body.get("metadata") or {}).get("resourceVersion")
+        if given_rv and given_rv != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(rt, name)
+        if (body.get("metadata") or {}).get("name", name) != name:
+            raise errors.bad_request(f"the name of the object ({body['metadata']['name']}) does not match the "
+                                     f"name on the URL ({name})")
+        return self._write(rt, old, copy.deepcopy(body), subresource, dry_run)
+
+    def patch(self, rt: ResourceType, namespace: str, name: str, content_type: str, body: bytes | Any, *,
+              subresource: str = "", dry_run: bool = False) -> dict:
+        """PATCH with any of the four patch types; server-side apply creates the object when missing."""
+        old = self.store.get(rt.key, namespace if rt.namespaced else "", name)
+        ctype = content_type.split(";")[0].strip()
+        doc = _decode(body, ctype)
+        if old is None:
+            if ctype == patching.APPLY_PATCH:
+                return self.create(rt, namespace, doc, dry_run=dry_run)
+            raise errors.not_found(rt, name)
+        current = copy.deepcopy(old)
+        if ctype == patching.JSON_PATCH:
+            new = patching.apply_json_patch(current, doc)
+        elif ctype == patching.MERGE_PATCH:
+            new = patching.apply_merge_patch(current, doc)
+        elif ctype == patching.STRATEGIC_PATCH:
+            if rt.group not in ("", "apps", "autoscaling", "policy", "admissionregistration.k8s.io",
+                                "rbac.authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io",
+                                "apiextensions.k8s.io"):
+                raise errors.ApiError(415, "UnsupportedMediaType",
+                                      f"the body of the request was in an unknown format - accepted media types "
+                                      f"include: application/json-patch+json, application/merge-patch+json, "
+                                      f"application/apply-patch+yaml")
+            new = patching.apply_strategic_merge_patch(current, doc)
+        elif ctype == patching.APPLY_PATCH:
+            new = patching.apply_strategic_merge_patch(current, doc)
+        else:
+            raise errors.ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format "
+                                  f"- accepted media types include: application/json-patch+json, "
+                                  f"application/merge-patch+json, application/apply-patch+yaml, "
+                                  f"application/strategic-merge-patch+json")
+        if not isinstance(new, dict):
+            raise errors.bad_request("the patch did not produce an object")
+        patched_rv = (new.get("metadata") or {}).get("resourceVersion")
+        if patched_rv and patched_rv != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(rt, name)
+        return self._write(rt, old, new, subresource, dry_run)
+
+    def update_status(self, rt: ResourceType, obj: dict) -> dict:
+        """Controllers' status write: replaces only ``status``, no precondition."""
+        meta = obj["metadata"]
+        old = self.store.get(rt.key, meta.get("namespace", ""), meta["name"])
+        if old is None:
+            raise errors.not_found(rt, meta["name"])
+        if old.get("status") == obj.get("status"):
+            return old
+        return self.store.put(rt.key, {**old, "metadata": dict(old["metadata"]), "status": obj.get("status")})
+
+    def _write(self, rt: ResourceType, old: dict, new: dict, subresource: str, dry_run: bool) -> dict:
+        meta = new.setdefault("metadata", {})
+        old_meta = old["metadata"]
+        for k in ("uid", "creationTimestamp", "namespace", "name", "generation", "deletionTimestamp"):
+            if k in old_meta:
+                meta[k] = old_meta[k]
+            else:
+                meta.pop(k, None)
+        meta.pop("managedFields", None)
+        new["apiVersion"], new["kind"] = old["apiVersion"], old["kind"]
+        if subresource == "status":
+            new = {**old, "metadata": dict(old_meta), "status": new.get("status")}
+        elif "status" in rt.subresources and rt.key != "namespaces":
+            # The main resource ignores status changes; controllers own status through /status.
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        apply_defaults(rt, new)
+        validate(rt, new, old)
+        if has_generation(rt) and _without(new, "metadata", "status") != _without(old, "metadata", "status"):
+            meta["generation"] = int(old_meta.get("generation", 1)) + 1
+        if rt.key == CRD_KEY:
+            self._establish(new)
+        if dry_run:
+            return new
+        return self.store.put(rt.key, new)
+
+    def _establish(self, crd: dict) -> None:
+        rt = self.registry.add_crd(crd)
+        if rt is None:
+            raise errors.invalid(self.registry.by_key(CRD_KEY), crd["metadata"].get("name", ""),
+                                 [("spec", "FieldValueRequired", "Required value: group, names and versions")])
+        expected = f"{rt.plural}.{rt.group}"
+        if crd["metadata"].get("name") != expected:
+            raise errors.invalid(self.registry.by_key(CRD_KEY), crd["metadata"].get("name", ""), [
+                ("metadata.name", "FieldValueInvalid", f'Invalid value: "{crd["metadata"].get("name")}": '
+                 f"must be spec.names.plural+\".\"+spec.group")])
+        t = crd["metadata"].get("creationTimestamp") or now_iso()
+        crd["status"] = {
+            "acceptedNames": dict(crd["spec"]["names"]),
+            "conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                 "message": "no conflicts found", "lastTransitionTime": t},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                 "message": "the initial names have been accepted", "lastTransitionTime": t}],
+            "storedVersions": [rt.version]}
+
+    def delete(self, rt: ResourceType, namespace: str, name: str, *, propagation: str = "Background",
+               preconditions: dict | None = None, dry_run: bool = False) -> dict:
+        """Delete now (no grace period), then its dependents (unless ``Orphan``); returns the last state."""
+        ns = namespace if rt.namespaced else ""
+        old = self.store.get(rt.key, ns, name)
+        if old is None:
+            raise errors.not_found(rt, name)
+        pre = preconditions or {}
+        if (pre.get("uid") and pre["uid"] != old["metadata"]["uid"]) or (
+                pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]):
+            raise errors.conflict(rt, name)
+        if dry_run:
+            return old
+        if rt.key == "namespaces":
+            terminating = {**old, "metadata": {**old["metadata"], "deletionTimestamp": now_iso()},
+                           "status": {"phase": "Terminating"}}
+            self.store.put(rt.key, terminating)
+            for key, objs in self.store.namespaces_holding(name):
+                for obj in objs:
+                    self.store.remove(key, name, obj["metadata"]["name"])
+            gone = self.store.remove(rt.key, "", name)
+            return {**gone, "status": {"phase": "Terminating"}} if gone else terminating
+        gone = self.store.remove(rt.key, ns, name)
+        if rt.key == CRD_KEY:
+            crd_rt = self.registry.by_key(f"{old['spec']['names']['plural']}.{old['spec']['group']}")
+            if crd_rt is not None:
+                for obj in self.store.list(crd_rt.key):
+                    self.store.remove(crd_rt.key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+            self.registry.remove_crd(old)
+        self._collect_dependents(old, orphan=(propagation == "Orphan"))
+        return gone or old
+
+    def _collect_dependents(self, owner: dict, *, orphan: bool) -> None:
+        uid = owner["metadata"]["uid"]
+        ns = owner["metadata"].get("namespace")
+        for key in ("replicasets.apps", "pods", "controllerrevisions.apps", "endpoints"):
+            for obj in self.store.list(key, ns):
+                refs = obj["metadata"].get("ownerReferences") or []
+                if not any(r.get("uid") == uid for r in refs):
+                    continue
+                if orphan:
+                    kept = [r for r in refs if r.get("uid") != uid]
+                    self.store.put(key, {**obj, "metadata": {**obj["metadata"], "ownerReferences": kept}})
+                else:
+                    self.store.remove(key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+                    self._collect_dependents(obj, orphan=False)
+
+
+def _decode(body: bytes | Any, ctype: str) -> Any:
+    if not isinstance(body, (bytes, bytearray, str)):
+        return body
+    try:
+        return yaml.load(body, Loader=yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise errors.bad_request(f"error decoding patch: {exc}") from None

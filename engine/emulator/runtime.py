@@ -1,0 +1,206 @@
+"""One emulated cluster, assembled: store, API, controllers, injection, faults, monitor and metrics, plus the
+HTTP server on an event loop. :class:`~engine.emulator.emulator.Emulator` runs it on a background thread.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import yaml
+from aiohttp import web
+
+from . import injection
+from . import istio_objects as io
+from .api import Api
+from .cluster import ClusterSpec, base_objects
+from .controllers import Controllers
+from .errors import ApiError
+from .faults import FAULTS_CONFIGMAP, Faults
+from .metrics import MeshMetrics
+from .monitor import DowntimeMonitor
+from .resources import ResourceType
+from .server import Server
+
+DEFAULT_READINESS_DELAY = 0.3
+
+
+class Runtime:
+    """Everything one emulator owns; all methods run on its event-loop thread (or before it starts)."""
+
+    def __init__(self, spec: ClusterSpec, *, faults: dict | None = None, readiness_delay: float | None = None,
+                 metrics_interval: float = 1.0) -> None:
+        self.spec = spec
+        self.api = Api()
+        self.faults = Faults({**(spec.faults or {}), **(faults or {})})
+        delay = readiness_delay if readiness_delay is not None else spec.readiness_delay
+        self.controllers = Controllers(self.api, self.faults,
+                                       readiness_delay=DEFAULT_READINESS_DELAY if delay is None else delay)
+        self.api.admission += [injection.admit, self.controllers.schedule_pod, self._allocate_cluster_ip]
+        self.metrics = MeshMetrics(self.api.store, self.faults)
+        self.metrics_interval = metrics_interval
+        self.watches: set[asyncio.Queue] = set()
+        self.fault_hits: list[dict] = []
+        self._next_ip = 10
+        self._tasks: list[asyncio.Task] = []
+        self._runner: web.AppRunner | None = None
+        self.server = Server(self)
+        self._load()
+        self.monitor = DowntimeMonitor(self.api.store)
+
+    # -- start-up ----------------------------------------------------------------------------------------
+    def _load(self) -> None:
+        """Create the starting objects, settled: every pod Ready, every rollout complete."""
+        self.controllers.ready_at_once = True
+        for obj in base_objects(self.spec.nodes):
+            self.create_object(obj)
+        self._mirror_faults()
+        # Control planes first and settled, so the namespaces' pods are injected by a ready istiod;
+        # then namespaces before what lives in them.
+        istio = [o for o in self.spec.objects if _is_istio(o)]
+        rest = sorted((o for o in self.spec.objects if not _is_istio(o)),
+                      key=lambda o: 0 if o.get("kind") in ("Namespace", "CustomResourceDefinition") else 1)
+        for batch in (istio, rest):
+            for obj in batch:
+                self.create_object(obj)
+            self.controllers.settle()
+        self.controllers.ready_at_once = False
+
+    def create_object(self, obj: dict, *, exist_ok: bool = True) -> dict | None:
+        """Create one manifest through the API (admission included); an existing object is left as it is."""
+        rt = self.api.registry.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
+        if rt is None:
+            raise ApiError(400, "BadRequest", f'no matches for kind "{obj.get("kind")}" in version '
+                                              f'"{obj.get("apiVersion")}"')
+        try:
+            return self.api.create(rt, obj["metadata"].get("namespace", "default") if rt.namespaced else "", obj)
+        except ApiError as exc:
+            if exc.code == 409 and exist_ok:
+                return None
+            raise
+
+    def _allocate_cluster_ip(self, api: Api, rt: ResourceType, obj: dict) -> None:
+        if rt.key != "services":
+            return
+        spec = obj.setdefault("spec", {})
+        if spec.get("clusterIP") in (None, "") and spec.get("type") != "ExternalName":
+            self._next_ip += 1
+            ip = f"10.96.{(self._next_ip // 250) % 250}.{self._next_ip % 250 + 1}"
+            spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
+        elif spec.get("clusterIP") and not spec.get("clusterIPs"):
+            spec["clusterIPs"] = [spec["clusterIP"]]
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            for i, p in enumerate(spec.get("ports") or []):
+                p.setdefault("nodePort", 30000 + (self._next_ip * 7 + i) % 2767)
+        if spec.get("type") == "LoadBalancer":
+            obj["status"] = {"loadBalancer": {"ingress": [{"ip": f"172.18.255.{200 + self._next_ip % 50}",
+                                                           "ipMode": "VIP"}]}}
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on ``host:port`` (0: a free port); returns the base URL."""
+        loop = asyncio.get_running_loop()
+        self.controllers.start(loop)
+        self._tasks.append(loop.create_task(self._metrics_loop()))
+        self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        actual = self._runner.addresses[0][1]
+        self.server.address = f"{host}:{actual}"
+        return f"http://{host}:{actual}"
+
+    async def stop(self) -> None:
+        await self.controllers.stop()
+        for t in self._tasks:
+            t.cancel()
+        for q in list(self.watches):
+            q.put_nowait(None)
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            self.metrics.tick()
+            await asyncio.sleep(self.metrics_interval)
+
+    # -- faults ------------------------------------------------------------------------------------------
+    def set_faults(self, faults: dict) -> None:
+        """Replace the live fault configuration and mirror it where stand-ins read it."""
+        self.faults.set(faults)
+        self._mirror_faults()
+
+    def _mirror_faults(self) -> None:
+        ns, name = FAULTS_CONFIGMAP
+        cm = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": name, "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "emulator"}},
+              "data": {"faults.yaml": yaml.safe_dump(self.faults.public(), sort_keys=True)}}
+        rt = self.api.registry.by_key("configmaps")
+        if self.api.find(rt, ns, name) is None:
+            self.api.create(rt, ns, cm)
+        else:
+            self.api.replace(rt, ns, name, cm)
+
+    def record_fault(self, method: str, path: str, status: int) -> None:
+        self.fault_hits.append({"method": method, "path": path, "status": status})
+
+    # -- inspection --------------------------------------------------------------------------------------
+    def state(self) -> dict:
+        """Every object (events aside) as one ``v1 List``, the form ``kubectl get -o yaml`` prints."""
+        items = []
+        for key in sorted(self.api.store.keys()):
+            if key == "events":
+                continue
+            items += self.api.store.list(key)
+        return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
+
+    # -- pod I/O stand-ins -------------------------------------------------------------------------------
+    def fake_log(self, pod: dict, container: str) -> list[str]:
+        """Plausible log lines for a container (there is no process behind it)."""
+        meta = pod["metadata"]
+        started = (pod.get("status") or {}).get("startTime") or meta.get("creationTimestamp")
+        t = started.replace("Z", ".000000Z") if started else "1970-01-01T00:00:00.000000Z"
+        image = next((c.get("image", "") for c in pod["spec"].get("containers", []) + pod["spec"].get(
+            "initContainers", []) if c["name"] == container), "")
+        rev = injection.proxy_revision(pod) or "default"
+        if container == "istio-proxy":
+            return [f"{t}\tinfo\tFLAG: --concurrency=\"2\"",
+                    f"{t}\tinfo\tVersion {image.rsplit(':', 1)[-1]}-emulated",
+                    f"{t}\tinfo\txdsproxy\tInitializing with upstream address \"{io.istiod_name(rev)}."
+                    f"{io.ISTIO_NAMESPACE}.svc:15012\" and cluster \"Kubernetes\"",
+                    f"{t}\tinfo\tads\tADS: new connection for node:{meta['name']}.{meta['namespace']}-1",
+                    f"{t}\tinfo\tEnvoy proxy is ready"]
+        if container == "discovery":
+            return [f"{t}\tinfo\tFLAG: --monitoringAddr=\":15014\"",
+                    f"{t}\tinfo\tstarting discovery service, revision {rev}",
+                    f"{t}\tinfo\tinjection\tsidecar injection webhook ready (revision {rev})",
+                    f"{t}\tinfo\tads\tAll caches have been synced up"]
+        if container == "istio-init":
+            return [f"{t}\tinfo\tIstio iptables environment:", "COMMIT", f"{t}\tinfo\tRunning iptables-restore"]
+        return [f"[{t}] emulated container {container} ({image}) started",
+                f"[{t}] listening on :8080",
+                f"[{t}] GET /health 200"]
+
+    def fake_exec(self, pod: dict, container: str, command: list[str]) -> tuple[int, str]:
+        """An answer for ``kubectl exec``: health probes succeed, Prometheus queries answer from /metrics."""
+        text = " ".join(command)
+        if not command:
+            return 1, ""
+        if "api/v1/query" in text:
+            return 0, '{"status":"success","data":{"resultType":"vector","result":[]}}\n'
+        if "netstat" in text:
+            return 0, ("Active Internet connections (only servers)\nProto Recv-Q Send-Q Local Address "
+                       "Foreign Address State PID/Program name\ntcp 0 0 0.0.0.0:15021 0.0.0.0:* LISTEN 1/envoy\n"
+                       "tcp 0 0 0.0.0.0:8080 0.0.0.0:* LISTEN 1/envoy\n")
+        if command[0] in ("curl", "wget"):
+            return 0, "OK\n" if "health" in text else '{"status": "ok"}\n'
+        if command[0] in ("echo",):
+            return 0, " ".join(command[1:]) + "\n"
+        if command[0] in ("true", "sh", "bash", "ls", "cat", "env", "hostname"):
+            return 0, f"{pod['metadata']['name']}\n" if command[0] == "hostname" else ""
+        return 0, ""
+
+
+def _is_istio(obj: dict) -> bool:
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace") == io.ISTIO_NAMESPACE or obj.get("kind") in (
+        "CustomResourceDefinition", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration") or (
+        obj.get("kind") == "Namespace" and meta.get("name") == io.ISTIO_NAMESPACE)
+

@@ -1,0 +1,407 @@
+"""The HTTP face of the emulator: Kubernetes REST paths (discovery, CRUD, patch, watch, logs, scale, exec),
+``/metrics`` and the emulator's own ``/emulator/v1/...`` endpoints, on aiohttp.
+
+Everything here translates HTTP to :class:`~engine.emulator.api.Api` calls and back; semantics live in api.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from aiohttp import WSMsgType, web
+
+from . import discovery, errors, tables
+from .api import CRD_KEY
+from .errors import ApiError
+from .resources import ResourceType
+from .selectors import parse_field_selector, parse_label_selector
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_NO_FAULT_PREFIXES = ("/emulator/", "/metrics", "/healthz", "/readyz", "/livez")
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_dumps(body).encode(), status=status, content_type="application/json")
+
+
+def _error(exc: ApiError) -> web.Response:
+    return _json(exc.status(), exc.code)
+
+
+def _wants_table(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "as=Table" in accept.split(",")[0]
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise errors.bad_request(f"error decoding body: {exc}") from None
+
+
+class Server:
+    """Routes requests of one emulator runtime."""
+
+    def __init__(self, runtime: "Runtime") -> None:
+        self.rt = runtime
+        self.api = runtime.api
+        self.address = ""
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._faults_middleware], client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
+    @web.middleware
+    async def _faults_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith(_NO_FAULT_PREFIXES):
+            return await handler(request)
+        fault = self.rt.faults.for_request(request.method, request.path_qs)
+        if fault is not None:
+            if fault.latency_s:
+                await asyncio.sleep(fault.latency_s)
+            if fault.timeout_s:
+                await asyncio.sleep(fault.timeout_s)
+            if fault.status:
+                self.rt.record_fault(request.method, request.path, fault.status)
+                reason = {500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout",
+                          429: "TooManyRequests"}.get(fault.status, "InternalError")
+                return _json(ApiError(fault.status, reason, fault.message,
+                                      {"causes": [{"message": fault.message}]}).status(), fault.status)
+        return await handler(request)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._route(request)
+        except ApiError as exc:
+            return _error(exc)
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.path.split("/") if p]
+        method = request.method
+        if not parts:
+            return _json({"paths": ["/api", "/api/v1", "/apis", "/metrics", "/version", "/openapi/v3"]})
+        head = parts[0]
+        if head == "version":
+            return _json(discovery.KUBE_VERSION)
+        if head in ("healthz", "readyz", "livez"):
+            return web.Response(text="ok")
+        if head == "metrics":
+            return web.Response(body=self.rt.metrics.exposition(),
+                                headers={"Content-Type": self.rt.metrics.content_type})
+        if head == "emulator":
+            return await self._emulator(request, parts[1:])
+        if head == "openapi":
+            return self._openapi(parts[1:])
+        if head == "api":
+            if len(parts) == 1:
+                return _json(discovery.api_versions(self.address))
+            group, version, rest = "", parts[1], parts[2:]
+        elif head == "apis":
+            if len(parts) == 1:
+                return _json(discovery.api_group_list(self.api.registry))
+            if len(parts) == 2:
+                doc = discovery.api_group(self.api.registry, parts[1])
+                if doc is None:
+                    raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                return _json(doc)
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if not rest:
+            doc = discovery.resource_list(self.api.registry, group, version)
+            if doc is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return _json(doc)
+        return await self._resource(request, method, group, version, rest)
+
+    def _openapi(self, parts: list[str]) -> web.Response:
+        if parts[:1] == ["v3"]:
+            if len(parts) == 1:
+                return _json(discovery.openapi_v3_root(self.api.registry))
+            if parts[1] == "api" and len(parts) == 3:
+                doc = discovery.openapi_v3_group(self.api.registry, "", parts[2])
+            elif parts[1] == "apis" and len(parts) == 4:
+                doc = discovery.openapi_v3_group(self.api.registry, parts[2], parts[3])
+            else:
+                doc = None
+            if doc is not None:
+                return _json(doc)
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    async def _resource(self, request: web.Request, method: str, group: str, version: str,
+                        rest: list[str]) -> web.StreamResponse:
+        reg = self.api.registry
+        namespace = ""
+        if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
+            namespace, rest = rest[1], rest[2:]
+        rt = reg.lookup(group, version, rest[0])
+        if rt is None or (namespace and not rt.namespaced):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        name = rest[1] if len(rest) > 1 else ""
+        sub = rest[2] if len(rest) > 2 else ""
+        q = request.query
+        dry_run = q.get("dryRun") == "All"
+        if not name:
+            if method == "GET":
+                if q.get("watch") in ("1", "true"):
+                    return await self._watch(request, rt, namespace or None)
+                return self._list(request, rt, namespace or None)
+            if method == "POST":
+                body = await _body(request)
+                return self._created(request, rt, self.api.create(rt, namespace, body, dry_run=dry_run))
+            if method == "DELETE":
+                for obj in self.api.list(rt, namespace or None, q.get("labelSelector"), q.get("fieldSelector")):
+                    self.api.delete(rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+                return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+            raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
+                                                    f"resource")
+        if sub == "log" and rt.key == "pods":
+            return self._log(rt, namespace, name, q)
+        if sub == "exec" and rt.key == "pods":
+            return await self._exec(request, rt, namespace, name)
+        if sub == "scale":
+            return await self._scale(request, rt, namespace, name)
+        if sub and sub not in rt.subresources:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if method == "GET":
+            return self._object(request, rt, self.api.get(rt, namespace, name))
+        if method == "PUT":
+            body = await _body(request)
+            return self._object(request, rt, self.api.replace(rt, namespace, name, body, subresource=sub,
+                                                              dry_run=dry_run))
+        if method == "PATCH":
+            raw = await request.read()
+            existed = self.api.find(rt, namespace, name) is not None
+            obj = self.api.patch(rt, namespace, name, request.headers.get("Content-Type", ""), raw,
+                                 subresource=sub, dry_run=dry_run)
+            return self._object(request, rt, obj, 200 if existed else 201)
+        if method == "DELETE":
+            opts = await _body(request) or {}
+            propagation = q.get("propagationPolicy") or opts.get("propagationPolicy") or "Background"
+            gone = self.api.delete(rt, namespace, name, propagation=propagation,
+                                   preconditions=opts.get("preconditions"), dry_run=dry_run)
+            if rt.key in ("pods", "namespaces") or rt.group not in discovery_builtin_groups():
+                return _json(gone)
+            details = {"name": name, "kind": rt.plural, "uid": gone["metadata"]["uid"]}
+            if rt.group:
+                details["group"] = rt.group
+            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                          "details": details})
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _crd_for(self, rt: ResourceType) -> dict | None:
+        return self.api.find(self.api.registry.by_key(CRD_KEY), "", f"{rt.plural}.{rt.group}") if rt.group else None
+
+    def _object(self, request: web.Request, rt: ResourceType, obj: dict, status: int = 200) -> web.Response:
+        if _wants_table(request):
+            return _json(tables.to_table(rt, [obj], obj["metadata"].get("resourceVersion", ""),
+                                         request.query.get("includeObject", "Metadata"), self._crd_for(rt)), status)
+        return _json(obj, status)
+
+    def _created(self, request: web.Request, rt: ResourceType, obj: dict) -> web.Response:
+        return self._object(request, rt, obj, 201)
+
+    def _list(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
+        q = request.query
+        items = self.api.list(rt, namespace, q.get("labelSelector"), q.get("fieldSelector"))
+        rv = self.api.store.resource_version
+        if _wants_table(request):
+            return _json(tables.to_table(rt, items, rv, q.get("includeObject", "Metadata"), self._crd_for(rt)))
+        return _json({"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
+                      "metadata": {"resourceVersion": rv}, "items": items})
+
+    async def _watch(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.StreamResponse:
+        q = request.query
+        labels_ok = parse_label_selector(q.get("labelSelector"))
+        fields_ok = parse_field_selector(q.get("fieldSelector"))
+        table = _wants_table(request)
+        include = q.get("includeObject", "Metadata")
+        crd = self._crd_for(rt)
+        store = self.api.store
+
+        def matches(obj: dict | None) -> bool:
+            if obj is None:
+                return False
+            meta = obj["metadata"]
+            if namespace is not None and meta.get("namespace") != namespace:
+                return False
+            return labels_ok(meta.get("labels") or {}) and fields_ok(obj)
+
+        def translate(kind: str, key: str, obj: dict, old: dict | None) -> tuple[str, dict] | None:
+            if key != rt.key:
+                return None
+            now, before = matches(obj), matches(old) if kind == "MODIFIED" else False
+            if kind == "MODIFIED" and now and not before:
+                kind = "ADDED"
+            elif kind == "MODIFIED" and before and not now:
+                kind = "DELETED"
+            elif not now:
+                return None
+            return kind, obj
+
+        def encode(kind: str, obj: dict) -> bytes:
+            obj = self.api._at_version(rt, obj)
+            if table:
+                obj = tables.to_table(rt, [obj], obj["metadata"]["resourceVersion"], include, crd)
+            return _dumps({"type": kind, "object": obj}).encode() + b"\n"
+
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        initial: list[bytes] = []
+        rv_param = q.get("resourceVersion", "")
+        if rv_param in ("", "0") or q.get("sendInitialEvents") == "true":
+            for obj in self.api.list(rt, namespace, q.get("labelSelector"), q.get("fieldSelector")):
+                initial.append(encode("ADDED", obj))
+        else:
+            try:
+                since = int(rv_param)
+            except ValueError:
+                raise errors.bad_request(f"invalid resource version {rv_param!r}") from None
+            if since < store.oldest_replayable():
+                initial.append(_dumps({"type": "ERROR", "object": errors.gone(
+                    f"too old resource version: {since} ({store.oldest_replayable()})").status()}).encode() + b"\n")
+            else:
+                for _, kind, key, obj, old in store.events_since(since):
+                    t = translate(kind, key, obj, old)
+                    if t:
+                        initial.append(encode(*t))
+
+        def listener(kind: str, key: str, obj: dict, old: dict | None) -> None:
+            t = translate(kind, key, obj, old)
+            if t:
+                queue.put_nowait(encode(*t))
+
+        unsubscribe = store.subscribe(listener)
+        resp = web.StreamResponse(headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        timeout = float(q.get("timeoutSeconds") or 1800)
+        self.rt.watches.add(queue)
+        try:
+            await resp.prepare(request)
+            for line in initial:
+                await resp.write(line)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(queue.get(), remaining)
+                except asyncio.TimeoutError:
+                    break
+                if item is None:
+                    break
+                await resp.write(item)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            unsubscribe()
+            self.rt.watches.discard(queue)
+        try:
+            await resp.write_eof()
+        except (ConnectionResetError, RuntimeError):
+            pass
+        return resp
+
+    def _log(self, rt: ResourceType, namespace: str, name: str, q: Any) -> web.Response:
+        pod = self.api.get(rt, namespace, name)
+        containers = [c["name"] for c in pod["spec"].get("containers") or []]
+        inits = [c["name"] for c in pod["spec"].get("initContainers") or []]
+        container = q.get("container")
+        if not container:
+            if len(containers) != 1:
+                raise errors.bad_request(
+                    f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]"
+                    + (f" or one of the init containers: [{' '.join(inits)}]" if inits else ""))
+            container = containers[0]
+        if container not in containers + inits:
+            raise errors.bad_request(f"container {container} is not valid for pod {name}")
+        lines = self.rt.fake_log(pod, container)
+        if q.get("tailLines"):
+            lines = lines[-int(q["tailLines"]):]
+        return web.Response(text="".join(f"{line}\n" for line in lines), content_type="text/plain")
+
+    async def _exec(self, request: web.Request, rt: ResourceType, namespace: str, name: str) -> web.StreamResponse:
+        """``kubectl exec`` over the WebSocket remote-command protocol (v5/v4 channel.k8s.io)."""
+        pod = self.api.get(rt, namespace, name)
+        command = request.query.getall("command", [])
+        protocols = ("v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io")
+        ws = web.WebSocketResponse(protocols=protocols)
+        if not ws.can_prepare(request).ok:
+            raise errors.bad_request("exec needs a WebSocket upgrade (remote command protocol v4/v5)")
+        await ws.prepare(request)
+        rc, out = self.rt.fake_exec(pod, request.query.get("container", ""), command)
+        if request.query.get("stdin") in ("1", "true"):
+            try:  # give the client a moment to send (and close) stdin; nothing reads it
+                await asyncio.wait_for(ws.receive(), 0.05)
+            except asyncio.TimeoutError:
+                pass
+        if out:
+            await ws.send_bytes(b"\x01" + out.encode())
+        status = {"metadata": {}, "status": "Success"} if rc == 0 else {
+            "metadata": {}, "status": "Failure", "message": f"command terminated with non-zero exit code: {rc}",
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(rc)}]}}
+        await ws.send_bytes(b"\x03" + _dumps(status).encode())
+        await ws.close()
+        return ws
+
+    async def _scale(self, request: web.Request, rt: ResourceType, namespace: str, name: str) -> web.Response:
+        if request.method in ("PUT", "PATCH"):
+            raw = await request.read()
+            if request.method == "PUT":
+                replicas = (yaml.safe_load(raw) or {}).get("spec", {}).get("replicas")
+            else:
+                scale = self._scale_doc(rt, self.api.get(rt, namespace, name))
+                from .patching import apply_json_patch, apply_merge_patch
+                doc = yaml.safe_load(raw)
+                ctype = request.headers.get("Content-Type", "")
+                patched = apply_json_patch(scale, doc) if "json-patch" in ctype else apply_merge_patch(scale, doc)
+                replicas = patched.get("spec", {}).get("replicas")
+            if not isinstance(replicas, int) or replicas < 0:
+                raise errors.invalid(rt, name, [("spec.replicas", "FieldValueInvalid",
+                                                 f"Invalid value: {replicas}: must be greater than or equal to 0")])
+            obj = self.api.get(rt, namespace, name)
+            self.api.replace(rt, namespace, name, {**obj, "spec": {**obj["spec"], "replicas": replicas}})
+        return _json(self._scale_doc(rt, self.api.get(rt, namespace, name)))
+
+    @staticmethod
+    def _scale_doc(rt: ResourceType, obj: dict) -> dict:
+        from .selectors import selector_to_string
+        meta = obj["metadata"]
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                             if k in meta},
+                "spec": {"replicas": obj["spec"].get("replicas", 1)},
+                "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
+                           "selector": selector_to_string(obj["spec"].get("selector"))}}
+
+    async def _emulator(self, request: web.Request, parts: list[str]) -> web.Response:
+        what = parts[1] if len(parts) > 1 else ""
+        if what == "faults":
+            if request.method == "PUT":
+                try:
+                    self.rt.set_faults(await _body(request) or {})
+                except ValueError as exc:
+                    raise errors.bad_request(str(exc)) from None
+            return _json(self.rt.faults.public())
+        if what == "downtime":
+            return _json(self.rt.monitor.report())
+        if what == "state":
+            return _json(self.rt.state())
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+def discovery_builtin_groups() -> set[str]:
+    """Groups whose deletes answer with a Status rather than the deleted object (custom resources do the latter)."""
+    return {"", "apps", "autoscaling", "policy", "admissionregistration.k8s.io", "apiextensions.k8s.io",
+            "rbac.authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io"}
