@@ -1,0 +1,134 @@
+"""Generating the reference docs from their sources of truth, so docs cannot drift.
+
+`python -m engine.docgen` rewrites docs/format-reference.md (from schemas/playbook.schema.json) and
+docs/cli.md (from the click commands); tests fail when the checked-in files differ from what this generates.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .schema import SCHEMA_DIR, playbook_schema
+
+DOCS = SCHEMA_DIR.parent / "docs"
+
+
+def _type(sub: dict | bool, defs: dict) -> str:
+    if not isinstance(sub, dict):
+        return "any"
+    if "$ref" in sub:
+        name = sub["$ref"].rsplit("/", 1)[-1]
+        target = defs.get(name, {})
+        if "type" in target or "oneOf" in target or "enum" in target:
+            return _type(target, defs) if name not in ("step", "action", "input") else name
+        return name
+    if "oneOf" in sub:
+        return " or ".join(_type(s, defs) for s in sub["oneOf"])
+    if "enum" in sub:
+        return " \\| ".join(f"`{json.dumps(v)}`" for v in sub["enum"])
+    if "const" in sub:
+        return f"`{json.dumps(sub['const'])}`"
+    kind = sub.get("type", "any")
+    if kind == "array" and "items" in sub:
+        return f"list of {_type(sub['items'], defs)}"
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    return kind
+
+
+def _desc(sub: dict | bool, defs: dict) -> str:
+    if not isinstance(sub, dict):
+        return ""
+    text = sub.get("description", "")
+    if not text and "$ref" in sub:
+        text = defs.get(sub["$ref"].rsplit("/", 1)[-1], {}).get("description", "")
+    extra = []
+    if "pattern" in sub:
+        extra.append(f"pattern `{sub['pattern']}`")
+    if "$ref" in sub and "pattern" in defs.get(sub["$ref"].rsplit("/", 1)[-1], {}):
+        extra.append(f"pattern `{defs[sub['$ref'].rsplit('/', 1)[-1]]['pattern']}`")
+    if "minimum" in sub:
+        extra.append(f"minimum {sub['minimum']}")
+    return " ".join([text] + ([f"({', '.join(extra)})"] if extra else [])).strip()
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _table(title: str, schema: dict, defs: dict) -> list[str]:
+    required = set(schema.get("required", []))
+    lines = [f"## {title}", ""]
+    if schema.get("description"):
+        lines += [schema["description"], ""]
+    lines += ["| key | type | required | meaning |", "| --- | --- | --- | --- |"]
+    for key, sub in schema.get("properties", {}).items():
+        lines.append(f"| `{key}` | {_type(sub, defs)} | {'yes' if key in required else ''} | "
+                     f"{_cell(_desc(sub, defs))} |")
+    return lines + [""]
+
+
+def format_reference() -> str:
+    """docs/format-reference.md: every key of the playbook format, from the JSON Schema."""
+    schema = playbook_schema()
+    defs = schema["$defs"]
+    lines = ["# Playbook format reference", "",
+             "Generated from `schemas/playbook.schema.json` by `python -m engine.docgen`; do not edit by hand.",
+             "See `docs/authoring.md` for a guided tour and `docs/plugins.md` for each plugin's `with` arguments.", ""]
+    lines += _table("Top level", schema, defs)
+    lines += _table("Input (`inputs.<name>`)", defs["input"], defs)
+    lines += _table("Step (`steps[]`)", defs["step"], defs)
+    lines += ["A step has exactly one of `uses` (a plugin call) or `steps` (a group). A group cannot have `uses`, "
+              "`with`, `rollback`, `retries`, `until`, `delay` or `backoff`; its `timeout` is the default of its "
+              "inner steps and its `when`, `confirm` and `continue_on_error` apply to each copy.", ""]
+    lines += _table("Rollback action (`rollback`)", defs["action"], defs)
+    lines += _table("Defaults (`defaults`)", schema["properties"]["defaults"], defs)
+    lines += ["## Durations", "", defs["duration"]["description"], ""]
+    return "\n".join(lines)
+
+
+def _command_doc(name: str, cmd: click.Command, parent: click.Context) -> list[str]:
+    ctx = click.Context(cmd, info_name=name, parent=parent)
+    lines = [f"## `playbook {name}`", "", inspect.cleandoc(cmd.help or ""), "", "```", cmd.get_usage(ctx).strip(), "```", ""]
+    rows = []
+    for param in cmd.get_params(ctx):
+        if isinstance(param, click.Option):
+            record = param.get_help_record(ctx)
+            if record:
+                rows.append(f"| `{record[0]}` | {_cell(record[1])} |")
+    if rows:
+        lines += ["| option | meaning |", "| --- | --- |"] + rows + [""]
+    return lines
+
+
+def cli_reference() -> str:
+    """docs/cli.md: every command and option, from the click definitions."""
+    from .cli import cli
+    root = click.Context(cli, info_name="playbook")
+    lines = ["# CLI reference", "", "Generated from the click commands by `python -m engine.docgen`; do not edit by hand.",
+             "", inspect.cleandoc(cli.help or ""), "",
+             "Exit codes: 0 succeeded; 1 a step failed and the rollback completed; 2 the playbook, a variable or the "
+             "command line is invalid (nothing ran); 3 a rollback action failed too (manual attention needed); "
+             "4 stopped before a step that needs confirmation (no terminal, no `--yes`; nothing rolled back); "
+             "130 interrupted (after rolling back).", ""]
+    for name in sorted(cli.list_commands(root)):
+        lines += _command_doc(name, cli.get_command(root, name), root)
+    return "\n".join(lines)
+
+
+GENERATED = {"format-reference.md": format_reference, "cli.md": cli_reference}
+
+
+def main() -> int:
+    for name, fn in GENERATED.items():
+        (DOCS / name).write_text(fn(), encoding="utf-8")
+        print(f"wrote docs/{name}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
