@@ -35,7 +35,7 @@ def version(client: KubeClient | None, *, remote: bool, output: str, out: TextIO
         else:
             out.write(f"client version: {ours}\n")
         return 0
-    live = [r for r in mesh.revisions(client) if r.ready_pods]
+    live = sorted((r for r in mesh.revisions(client) if r.ready_pods), key=lambda r: (_version_key(r.version), r.name))
     attached = {r.name for r in live}
     proxies = [p for p in mesh.proxies(client) if p.revision in attached]
     if output in ("json", "yaml"):
@@ -55,6 +55,10 @@ def version(client: KubeClient | None, *, remote: bool, output: str, out: TextIO
             out.write(f"{rev.deployment} version: {rev.version}\n")
     out.write(f"data plane version: {render_proxy_versions([p.version for p in proxies])}\n")
     return 0
+
+
+def _version_key(ver: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.-]", ver))
 
 
 def _build_info(ver: str) -> dict:

@@ -1,0 +1,269 @@
+"""The istioctl and helm stand-ins run as real subprocesses against a started Emulator."""
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from engine.emulator import Emulator
+from engine.emulator.standins import mesh
+from engine.emulator.standins.kubeclient import KubeClient
+
+from .test_standins_units import REFERENCE_IOP
+
+CLUSTER = {
+    "readiness_delay": 0.05,
+    "istio": [{"revision": "default", "version": "1.19.3", "profile": "default", "gateway": False}],
+    "namespaces": [{"name": "test-namespace", "labels": {"istio-injection": "enabled"},
+                    "deployments": [{"name": "web", "replicas": 2, "maxSurge": 1, "maxUnavailable": 0}]}],
+}
+# Kinds whose objects only installers create; pods and replica sets come and go with rollouts.
+INSTALLED_KINDS = [("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ConfigMap"), ("v1", "ServiceAccount"),
+                   ("v1", "Secret"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
+                   ("policy/v1", "PodDisruptionBudget"),
+                   ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
+                   ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
+                   ("install.istio.io/v1alpha1", "IstioOperator")]
+
+
+def _settled(client: KubeClient, timeout: float = 10.0) -> None:
+    """Wait until every Deployment has its Ready pods and no terminating pod is left."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        deps = client.list("apps/v1", "Deployment")
+        pods = client.list("v1", "Pod")
+        if all(mesh.deployment_ready(client, d) for d in deps) and not any(
+                p["metadata"].get("deletionTimestamp") for p in pods):
+            return
+        time.sleep(0.05)
+    raise AssertionError("cluster did not settle")
+
+
+@pytest.fixture
+def emu():
+    with Emulator(cluster=CLUSTER) as emulator:
+        _settled(KubeClient.from_kubeconfig(str(emulator.kubeconfig)))
+        yield emulator
+
+
+@pytest.fixture
+def client(emu):
+    kube = KubeClient.from_kubeconfig(str(emu.kubeconfig))
+    yield kube
+    kube.close()
+
+
+def run(emu, *argv, stdin=subprocess.DEVNULL):
+    """One stand-in command line, found on the emulator's PATH like any executable."""
+    return subprocess.run(list(argv), env={**os.environ, **emu.env()}, stdin=stdin, capture_output=True,
+                          text=True, timeout=60)
+
+
+def _inventory(client: KubeClient) -> set[tuple[str, str, str]]:
+    return {(kind, o["metadata"].get("namespace", ""), o["metadata"]["name"])
+            for api_version, kind in INSTALLED_KINDS for o in client.list(api_version, kind)
+            if o["metadata"].get("name") != "playbook-emulator-faults"}
+
+
+def _install(emu, tmp_path, *extra):
+    manifest = tmp_path / "istio-1-20-0.yaml"
+    manifest.write_text(REFERENCE_IOP)
+    return run(emu, "istioctl", "install", "-f", str(manifest), "--revision=1-20-0", "-y", *extra)
+
+
+def _migrate(client: KubeClient, namespace: str, label: dict) -> None:
+    """What `kubectl label namespace ... --overwrite` and `kubectl rollout restart deployment` send, then wait
+    until only restarted pods are left and all of them are Ready."""
+    client.patch("v1", "Namespace", namespace, {"metadata": {"labels": label}})
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + str(time.monotonic_ns())
+    deps = client.list("apps/v1", "Deployment", namespace)
+    for dep in deps:
+        client.patch("apps/v1", "Deployment", dep["metadata"]["name"], {"spec": {"template": {"metadata": {
+            "annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}, namespace)
+    wanted = sum(int(d["spec"]["replicas"]) for d in deps)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        pods = client.list("v1", "Pod", namespace)
+        fresh = [p for p in pods if (p["metadata"].get("annotations") or {}).get(
+            "kubectl.kubernetes.io/restartedAt") == stamp and mesh.pod_ready(p)]
+        if len(fresh) == wanted == len(pods):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"rollout restart in {namespace} did not finish")
+
+
+def test_install_creates_the_revision_kubectl_then_sees(emu, client, tmp_path):
+    result = _install(emu, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:4] == ["✔ Istio core installed", "✔ Istiod installed",
+                                              "✔ Ingress gateways installed", "✔ Installation complete"]
+    if shutil.which("kubectl"):
+        got = subprocess.run(["kubectl", "get", "deployment", "istiod-1-20-0", "-n", "istio-system", "-o", "yaml"],
+                             env={**os.environ, **emu.env()}, capture_output=True, text=True, timeout=30)
+        assert got.returncode == 0, got.stderr
+        istiod = yaml.safe_load(got.stdout)
+    else:
+        istiod = client.get("apps/v1", "Deployment", "istiod-1-20-0", "istio-system")
+    assert istiod["spec"]["replicas"] == 2
+    assert istiod["spec"]["template"]["spec"]["containers"][0]["image"] == "docker.io/istio/pilot:1.20.0"
+    state = client.get("install.istio.io/v1alpha1", "IstioOperator", "installed-state-1-20-0", "istio-system")
+    assert state["spec"]["meshConfig"]["accessLogFile"] == "/dev/stdout"
+
+
+def test_injection_uses_the_new_revision_after_relabel_and_restart(emu, client, tmp_path):
+    assert _install(emu, tmp_path).returncode == 0
+    _migrate(client, "test-namespace", {"istio-injection": None, "istio.io/rev": "1-20-0"})
+    status = run(emu, "istioctl", "proxy-status")
+    assert status.returncode == 0, status.stderr
+    rows = [line.split() for line in status.stdout.splitlines()[1:] if ".test-namespace" in line]
+    assert len(rows) == 2
+    assert all(r[-1] == "1.20.0" and r[-2].startswith("istiod-1-20-0-") and r[2:6] == ["SYNCED"] * 4
+               for r in rows)
+    version = run(emu, "istioctl", "version")
+    assert version.stdout.splitlines() == ["client version: 1.20.0", "istiod version: 1.19.3",
+                                           "istiod-1-20-0 version: 1.20.0",
+                                           "data plane version: 1.20.0 (4 proxies)"]
+
+
+def test_tag_set_refuses_an_existing_tag_without_overwrite_and_moves_it_with(emu, client, tmp_path):
+    assert _install(emu, tmp_path).returncode == 0
+    first = run(emu, "istioctl", "tag", "set", "default", "--revision", "default")
+    assert first.returncode == 0, first.stderr
+    refused = run(emu, "istioctl", "tag", "set", "default", "--revision", "1-20-0")
+    assert refused.returncode == 1
+    assert refused.stderr == 'Error: revision tag "default" already exists, and --overwrite is false\n'
+    moved = run(emu, "istioctl", "tag", "set", "default", "--revision", "1-20-0", "--overwrite")
+    assert moved.returncode == 0, moved.stderr
+    listing = run(emu, "istioctl", "tag", "list")
+    assert listing.stdout.splitlines()[1].split() == ["default", "1-20-0", "test-namespace"]
+    # istio-injection=enabled now means the default tag, so a restart moves the namespace's proxies.
+    _migrate(client, "test-namespace", {})
+    assert {p.version for p in mesh.proxies(client, "test-namespace")} == {"1.20.0"}
+
+
+def test_uninstall_removes_exactly_the_revision_objects(emu, client, tmp_path):
+    before = _inventory(client)
+    assert _install(emu, tmp_path).returncode == 0
+    assert ("Deployment", "istio-system", "istiod-1-20-0") in _inventory(client)
+    removed = run(emu, "istioctl", "uninstall", "--revision", "1-20-0", "-y")
+    assert removed.returncode == 0, removed.stderr
+    assert "  Removed Deployment:istio-system:istiod-1-20-0." in removed.stdout
+    assert removed.stdout.endswith("✔ Uninstall complete\n")
+    after = _inventory(client)
+    # Shared objects an install adds only when absent (the gateway Service) stay, as they do for real.
+    assert after - before == {("Service", "istio-system", "istio-ingressgateway"),
+                              ("ServiceAccount", "istio-system", "istio-reader-service-account")} - before
+    assert before - after == set()
+
+
+def test_install_without_yes_is_cancelled_when_stdin_is_not_a_terminal(emu, client):
+    result = run(emu, "istioctl", "install", "--revision", "1-20-0")
+    assert result.returncode == 1
+    assert "Proceed? (y/N)" in result.stdout and result.stdout.endswith("Cancelled.\n")
+    assert client.get_or_none("apps/v1", "Deployment", "istiod-1-20-0", "istio-system") is None
+
+
+def test_install_fails_when_the_revision_istiod_never_gets_ready(emu, client, tmp_path):
+    emu.set_faults({"istiod_never_ready": ["1-20-0"]})
+    result = _install(emu, tmp_path, "--readiness-timeout", "1s")
+    assert result.returncode == 1
+    assert "✔ Istio core installed" in result.stdout and "✔ Istiod installed" not in result.stdout
+    assert "✘ Istiod encountered an error" in result.stderr
+    assert result.stderr.endswith("Error: failed to install manifests: errors occurred during operation\n")
+    waited = run(emu, "istioctl", "x", "wait", "--for=distribution", "--revision=1-20-0", "--timeout=1s")
+    assert waited.returncode == 1 and "timeout expired" in waited.stderr
+
+
+def test_command_failure_fault_fails_only_the_matching_command(emu):
+    emu.set_faults({"command_failures": [
+        {"tool": "istioctl", "args": ["x", "precheck"], "exit_code": 3, "stderr": "Error: injected precheck"},
+        {"tool": "helm", "args": ["list"], "exit_code": 1, "stderr": "Error: Kubernetes cluster unreachable"}]})
+    failed = run(emu, "istioctl", "x", "precheck")
+    assert (failed.returncode, failed.stderr) == (3, "Error: injected precheck\n")
+    assert run(emu, "helm", "list", "-A").returncode == 1
+    assert run(emu, "istioctl", "version").returncode == 0
+    emu.set_faults({})
+    assert run(emu, "istioctl", "x", "precheck").returncode == 0
+
+
+def test_precheck_version_and_analyze_report_a_healthy_cluster(emu):
+    precheck = run(emu, "istioctl", "x", "precheck")
+    assert precheck.returncode == 0
+    assert precheck.stderr.startswith("✔ No issues found when checking the cluster. Istio is safe to install or "
+                                      "upgrade!\n")
+    version = run(emu, "istioctl", "version", "--short")
+    assert version.stdout == ("client version: 1.20.0\ncontrol plane version: 1.19.3\n"
+                              "data plane version: 1.19.3 (2 proxies)\n")
+    assert "playbook emulator's stand-in" in version.stderr
+    analyze = run(emu, "istioctl", "analyze", "-n", "test-namespace")
+    assert analyze.returncode == 0
+    assert analyze.stderr == "✔ No validation issues found when analyzing namespace: test-namespace.\n"
+
+
+def test_analyze_reports_bad_injection_labels_with_istio_codes_and_exit_79(emu, client):
+    client.patch("v1", "Namespace", "test-namespace", {"metadata": {"labels": {"istio.io/rev": "1-20-0"}}})
+    both = run(emu, "istioctl", "analyze", "--all-namespaces")
+    assert both.returncode == 0
+    assert "Warning [IST0123] (Namespace test-namespace) The namespace has both new and legacy injection labels" \
+        in both.stdout
+    client.patch("v1", "Namespace", "test-namespace", {"metadata": {"labels": {"istio-injection": None}}})
+    missing = run(emu, "istioctl", "analyze", "-A")
+    assert missing.returncode == 79
+    assert 'Error [IST0101] (Namespace test-namespace) Referenced revision tag or revision not found: "1-20-0"' \
+        in missing.stdout
+    assert missing.stderr.startswith("Error: Analyzers found issues when analyzing all namespaces.")
+
+
+def test_proxy_status_shows_stale_proxies_and_omits_those_of_a_gone_istiod(emu, client, tmp_path):
+    client.patch("v1", "ConfigMap", "playbook-emulator-faults",
+                 {"data": {"faults.yaml": yaml.safe_dump({"stale_proxies": [{"namespace": "test-namespace",
+                                                                             "types": ["EDS"]}]})}}, "kube-system")
+    stale = run(emu, "istioctl", "proxy-status")
+    rows = [line.split() for line in stale.stdout.splitlines()[1:]]
+    assert rows and all(r[2:6] == ["SYNCED", "SYNCED", "STALE", "SYNCED"] for r in rows)
+    assert _install(emu, tmp_path).returncode == 0
+    client.delete("apps/v1", "Deployment", "istiod", "istio-system")
+    deadline = time.monotonic() + 10
+    while any(r.name == "default" and r.ready_pods for r in mesh.revisions(client)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    gone = run(emu, "istioctl", "proxy-status")
+    assert gone.returncode == 0, gone.stderr
+    assert ".test-namespace" not in gone.stdout
+
+
+def test_helm_install_list_and_uninstall_of_an_istiod_revision(emu, client):
+    before = _inventory(client)
+    installed = run(emu, "helm", "install", "istiod-1-20-0", "istio/istiod", "-n", "istio-system",
+                    "--set", "revision=1-20-0", "--set", "pilot.resources.requests.cpu=500m", "--wait")
+    assert installed.returncode == 0, installed.stderr
+    assert "STATUS: deployed\nREVISION: 1\n" in installed.stdout
+    assert mesh.find_revision(client, "1-20-0").ready
+    listed = run(emu, "helm", "list", "-n", "istio-system", "-o", "json")
+    assert [(r["name"], r["status"], r["chart"]) for r in yaml.safe_load(listed.stdout)] == [
+        ("istiod-1-20-0", "deployed", "istiod-1.20.0")]
+    secrets = client.list("v1", "Secret", "istio-system", "owner=helm")
+    assert [s["metadata"]["name"] for s in secrets] == ["sh.helm.release.v1.istiod-1-20-0.v1"]
+    again = run(emu, "helm", "install", "istiod-1-20-0", "istio/istiod", "-n", "istio-system")
+    assert again.stderr == "Error: INSTALLATION FAILED: cannot re-use a name that is still in use\n"
+    removed = run(emu, "helm", "uninstall", "istiod-1-20-0", "-n", "istio-system")
+    assert removed.stdout == 'release "istiod-1-20-0" uninstalled\n'
+    assert _inventory(client) == before
+
+
+def test_helm_base_refuses_objects_another_installer_owns(emu):
+    result = run(emu, "helm", "install", "istio-base", "istio/base", "-n", "istio-system",
+                 "--set", "defaultRevision=1-20-0")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: INSTALLATION FAILED: rendered manifests contain a resource that "
+                                    "already exists.")
+    assert run(emu, "helm", "status", "istio-base", "-n", "istio-system").stderr == "Error: release: not found\n"
+
+
+def test_stand_ins_are_the_emulator_executables_on_path(emu):
+    for tool in ("istioctl", "helm"):
+        found = shutil.which(tool, path=emu.env()["PATH"])
+        assert found and found.startswith(str(emu.bin_dir))
+    helped = run(emu, "istioctl", "--help")
+    assert helped.returncode == 0 and "playbook emulator's stand-in" in helped.stdout
