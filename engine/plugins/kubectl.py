@@ -1,0 +1,254 @@
+"""`kubectl`: arguments passed through, or `apply`/`delete` of manifests with a natural rollback.
+
+Before `apply` changes anything it asks the cluster which of the objects exist and saves them under the run
+directory; its rollback deletes what it created and re-applies what it changed, as it was.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ValidationError
+from ..execute import run_process
+from .base import Outcome, RunOptions, StepContext, shell_line, to_arg
+from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, mask_argv, tool_query
+
+MANIFEST = {"type": ["string", "object", "array"], "oneOf": [{"type": "string", "minLength": 1}, {"type": "object"},
+                      {"type": "array", "minItems": 1, "items": {"type": ["object", "string"]}}]}
+# Server-set fields that must not be sent back when an object is restored.
+_VOLATILE_META = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
+                  "deletionTimestamp", "deletionGracePeriodSeconds")
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_REF = re.compile(r"^[A-Za-z0-9.\-]+/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def manifest_objects(value: Any) -> list[dict]:
+    """The objects of a manifest given as YAML text (one or many documents), a mapping or a list."""
+    if isinstance(value, str):
+        try:
+            docs = [d for d in yaml.safe_load_all(value) if d is not None]
+        except yaml.YAMLError as err:
+            raise ValidationError(f"kubectl: the manifest is not YAML: {err}") from None
+    elif isinstance(value, dict):
+        docs = [value]
+    else:
+        docs = list(value)
+    out: list[dict] = []
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "List":
+            out.extend(doc.get("items") or [])
+        elif isinstance(doc, dict):
+            out.append(doc)
+        else:
+            raise ValidationError(f"kubectl: a manifest document must be a mapping, got {type(doc).__name__}")
+    for obj in out:
+        if not obj.get("kind") or not (obj.get("metadata") or {}).get("name"):
+            raise ValidationError("kubectl: every manifest object needs `kind` and `metadata.name`",
+                                  hint=f"got {json.dumps(obj, default=str)[:80]}")
+    return out
+
+
+def ref_of(obj: dict) -> dict:
+    """The identifying part of an object (enough for `kubectl delete -f -`)."""
+    meta = obj.get("metadata") or {}
+    ref_meta = {"name": meta["name"]}
+    if meta.get("namespace"):
+        ref_meta["namespace"] = meta["namespace"]
+    return {"apiVersion": obj.get("apiVersion", "v1"), "kind": obj["kind"], "metadata": ref_meta}
+
+
+def label(obj: dict) -> str:
+    meta = obj.get("metadata") or {}
+    ns = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{obj.get('kind')}/{ns}{meta.get('name')}"
+
+
+def sanitized(obj: dict) -> dict:
+    """An object as read from the server, made fit to be applied again."""
+    obj = json.loads(json.dumps(obj))
+    obj.pop("status", None)
+    meta = obj.get("metadata") or {}
+    for key in _VOLATILE_META:
+        meta.pop(key, None)
+    annotations = meta.get("annotations") or {}
+    annotations.pop(_LAST_APPLIED, None)
+    if not annotations:
+        meta.pop("annotations", None)
+    return obj
+
+
+def _plural_note(objs: list[dict]) -> str:
+    names = ", ".join(label(o) for o in objs[:4]) + (", ..." if len(objs) > 4 else "")
+    return f"{len(objs)} object{'s' if len(objs) != 1 else ''}: {names}"
+
+
+def dump(objs: list[dict]) -> str:
+    return yaml.safe_dump_all(objs, sort_keys=False)
+
+
+class KubectlPlugin(ClusterTool):
+    name = "kubectl"
+    tool = "kubectl"
+    env_override = "PLAYBOOK_KUBECTL"
+    forms = ("args", "apply", "delete", "undo_apply")
+    summary = ("Run kubectl: {args: [...]} passed through, or {apply: MANIFEST} / {delete: MANIFEST or [kind/name]} "
+               "with a natural rollback; context/kubeconfig per step.")
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "args": ARGS_SCHEMA,
+            "apply": {**MANIFEST, "description": "Manifest to apply (YAML text, an object or a list), sent on "
+                                                 "stdin; rollback deletes what it created, restores what it changed."},
+            "delete": {**MANIFEST, "description": "Objects to delete (a manifest, or [kind/name, ...]); "
+                                                  "rollback re-applies them as they were."},
+            "undo_apply": {"type": "object", "additionalProperties": False,
+                           "properties": {"delete": {"type": "array", "items": {"type": "object"}},
+                                          "restore": {"type": ["string", "null"]}},
+                           "description": "What apply's natural rollback runs: delete objects, re-apply a saved file."},
+            "namespace": {"type": "string", "description": "-n for apply/delete (objects without a namespace)."},
+            "server_side": {"type": "boolean", "description": "apply with --server-side."},
+            **CONNECTION_SCHEMA,
+        },
+    }
+    example = "with: {apply: \"{{ template('templates/gateway.yaml.j2') }}\", namespace: istio-system}"
+
+    # -- arguments ---------------------------------------------------------------------------------
+
+    def _ns(self, args: dict) -> list[str]:
+        return ["-n", str(args["namespace"])] if args.get("namespace") else []
+
+    def invocation(self, args: dict, options: RunOptions) -> Invocation:
+        form = self.form(args)
+        if form == "apply":
+            objs = manifest_objects(args["apply"])
+            argv = ["apply", "-f", "-", *self._ns(args)]
+            if args.get("server_side"):
+                argv.append("--server-side")
+            if options.dry_run and options.server_dry_run:
+                argv.append("--dry-run=server")
+            return Invocation(argv, stdin=dump(objs), note=_plural_note(objs))
+        if form == "delete":
+            value = args["delete"]
+            if isinstance(value, list) and all(isinstance(v, str) and _REF.match(v) for v in value):
+                return Invocation(["delete", *value, *self._ns(args), "--ignore-not-found"])
+            objs = [ref_of(o) for o in manifest_objects(value)]
+            return Invocation(["delete", "-f", "-", *self._ns(args), "--ignore-not-found"], stdin=dump(objs),
+                              note=_plural_note(objs))
+        if form == "undo_apply":
+            undo = args["undo_apply"]
+            if undo.get("delete"):
+                return Invocation(["delete", "-f", "-", *self._ns(args), "--ignore-not-found"],
+                                  stdin=dump(undo["delete"]), note=_plural_note(undo["delete"]))
+            return Invocation(["apply", "-f", str(undo["restore"]), *self._ns(args)])
+        return super().invocation(args, options)
+
+    def describe(self, args: dict, options: RunOptions) -> str:
+        line = super().describe(args, options)
+        if self.form(args) == "undo_apply":
+            undo = args["undo_apply"]
+            if undo.get("delete") and undo.get("restore"):
+                line += "; then " + shell_line(mask_argv([self.program(options), *self.connection(args, options),
+                                                          "apply", "-f", str(undo["restore"]), *self._ns(args)]))
+            elif not undo.get("delete") and not undo.get("restore"):
+                line = "nothing to undo"
+        return line
+
+    def describe_natural_rollback(self, args: dict, options: RunOptions) -> str | None:
+        form = self.form(args)
+        if form == "apply":
+            objs = manifest_objects(args["apply"])
+            return (f"kubectl: delete what the apply created and re-apply the saved previous state of what it "
+                    f"changed (saved at run time; {_plural_note(objs)})")
+        if form == "delete":
+            return "kubectl: re-apply the deleted objects as saved just before the delete"
+        return None
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def before(self, args: dict, ctx: StepContext) -> dict[str, Any]:
+        form = self.form(args)
+        if form not in ("apply", "delete"):
+            return {}
+        inv = self.invocation(args, ctx.options)
+        value = args[form]
+        if inv.stdin is None:  # delete of kind/name refs
+            query = ["get", *value, *self._ns(args), "-o", "json", "--ignore-not-found"]
+            wanted: list[dict] = []
+        else:
+            wanted = manifest_objects(value)
+            query = ["get", "-f", "-", *self._ns(args), "-o", "json", "--ignore-not-found"]
+        done = tool_query(self, args, ctx, query, stdin=dump([ref_of(o) for o in wanted]) if wanted else None)
+        if not done:
+            raise RuntimeError(f"kubectl {' '.join(query[:3])} failed: "
+                               f"{(done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or done.rc}")
+        found = _objects_in(done.stdout)
+        saved_path = None
+        if found:
+            saved_dir = Path(ctx.run_dir) / "saved"
+            saved_dir.mkdir(parents=True, exist_ok=True)
+            safe_key = re.sub(r"[^A-Za-z0-9_.-]+", "_", ctx.key)
+            saved = saved_dir / f"{safe_key}.yaml"
+            saved.write_text(dump([sanitized(o) for o in found]), encoding="utf-8")
+            saved_path = str(saved)
+        existing = {_identity(o, with_ns=True) for o in found} | {_identity(o, with_ns=False) for o in found}
+        created = [ref_of(o) for o in wanted if _identity(o, with_ns=bool((o.get("metadata") or {})
+                                                                         .get("namespace"))) not in existing]
+        if form == "delete":
+            created = []
+        outputs: dict[str, Any] = {"saved": saved_path, "created": [label(o) for o in created],
+                                   "changed": [label(o) for o in found]}
+        if created or saved_path:
+            undo = {"undo_apply": {"delete": list(reversed(created)), "restore": saved_path}}
+            if args.get("namespace"):
+                undo["namespace"] = args["namespace"]
+            outputs["undo"] = undo
+        return outputs
+
+    def run(self, args: dict, ctx: StepContext) -> Outcome:
+        if self.form(args) != "undo_apply":
+            return super().run(args, ctx)
+        undo = args["undo_apply"]
+        outcome = Outcome(ok=True, message="nothing to undo")
+        if undo.get("delete"):
+            outcome = super().run({**args, "undo_apply": {"delete": undo["delete"]}}, ctx)
+            if not outcome.ok:
+                return outcome
+        if undo.get("restore"):
+            outcome = super().run({**args, "undo_apply": {"restore": undo["restore"]}}, ctx)
+        return outcome
+
+    def server_check(self, args: dict, options: RunOptions) -> str | None:
+        """With --dry-run --server-dry-run: ask the API server to check an `apply` (runs kubectl)."""
+        if self.form(args) != "apply":
+            return None
+        opts = dataclasses.replace(options, dry_run=True, server_dry_run=True)
+        argv, inv = self.argv(args, opts)
+        env = {**os.environ, **options.env}
+        done = run_process(argv, timeout=60.0, env=env, stdin=inv.stdin)
+        text = (done.stdout.strip() or done.stderr.strip()).replace("\n", "; ")
+        return ("server accepts: " if done else "server REJECTS: ") + text
+
+
+def _objects_in(text: str) -> list[dict]:
+    text = text.strip()
+    if not text:
+        return []
+    data = json.loads(text)
+    if isinstance(data, dict) and data.get("kind", "").endswith("List") and "items" in data:
+        return list(data["items"])
+    return [data] if isinstance(data, dict) else list(data)
+
+
+def _identity(obj: dict, *, with_ns: bool) -> tuple:
+    meta = obj.get("metadata") or {}
+    return (obj.get("kind"), meta.get("name"), meta.get("namespace") if with_ns else None)
+
+
+__all__ = ["KubectlPlugin", "manifest_objects", "sanitized", "to_arg"]
