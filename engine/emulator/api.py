@@ -193,6 +193,8 @@ class Api:
             self._establish(new)
         if dry_run:
             return new
+        if {**new, "metadata": {**meta, "resourceVersion": old_meta.get("resourceVersion")}} == old:
+            return old  # a no-op write is not stored: resourceVersion stays, watchers see nothing
         return self.store.put(rt.key, new)
 
     def _establish(self, crd: dict) -> None:

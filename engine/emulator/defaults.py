@@ -109,10 +109,15 @@ def _name_causes(rt: ResourceType, name: str) -> list[tuple[str, str, str]]:
     if not name:
         return [("metadata.name", "FieldValueRequired", "Required value: name or generateName is required")]
     if len(name) > 253 or not pattern.match(name):
-        what = "RFC 1123 label" if rt.key in _LABEL_NAMED else "RFC 1123 subdomain"
-        return [("metadata.name", "FieldValueInvalid",
-                 f'Invalid value: "{name}": a lowercase {what} must consist of lower case alphanumeric '
-                 "characters, '-' or '.', and must start and end with an alphanumeric character")]
+        if rt.key in _LABEL_NAMED:
+            why = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+                   "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+                   "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+        else:
+            why = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+                   "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+                   "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+        return [("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {why}')]
     return []
 
 

@@ -10,12 +10,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from . import discovery, errors, tables
 from .api import CRD_KEY
 from .errors import ApiError
-from .resources import ResourceType
+from .resources import METRICS_GROUP, ResourceType
 from .selectors import parse_field_selector, parse_label_selector
 
 if TYPE_CHECKING:
@@ -150,6 +150,8 @@ class Server:
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
         q = request.query
+        if rt.group == METRICS_GROUP:
+            return self._resource_metrics(rt, namespace, name, q)
         dry_run = q.get("dryRun") == "All"
         if not name:
             if method == "GET":
@@ -385,6 +387,33 @@ class Server:
                 "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
                            "selector": selector_to_string(obj["spec"].get("selector"))}}
 
+    def _resource_metrics(self, rt: ResourceType, namespace: str, name: str, q: Any) -> web.Response:
+        """``metrics.k8s.io``: steady, plausible usage per container and node (what ``kubectl top`` reads)."""
+        from .store import now_iso
+        pods_rt = self.api.registry.by_key("pods")
+        stamp = now_iso()
+        if rt.plural == "pods":
+            pods = [self.api.get(pods_rt, namespace, name)] if name else self.api.list(
+                pods_rt, namespace or None, q.get("labelSelector"), q.get("fieldSelector"))
+            items = [{"metadata": {k: p["metadata"][k] for k in ("name", "namespace", "labels", "creationTimestamp")
+                                   if k in p["metadata"]}, "timestamp": stamp, "window": "15s",
+                      "containers": [{"name": c["name"], "usage": _usage(p["metadata"]["name"] + c["name"])}
+                                     for c in p["spec"].get("containers") or []]}
+                     for p in pods if (p.get("status") or {}).get("phase") == "Running"]
+        else:
+            nodes_rt = self.api.registry.by_key("nodes")
+            nodes = [self.api.get(nodes_rt, "", name)] if name else self.api.list(nodes_rt, None,
+                                                                                   q.get("labelSelector"))
+            items = [{"metadata": {"name": n["metadata"]["name"], "labels": n["metadata"].get("labels", {}),
+                                   "creationTimestamp": n["metadata"]["creationTimestamp"]},
+                      "timestamp": stamp, "window": "20s", "usage": {"cpu": "412m", "memory": "3120Mi"}}
+                     for n in nodes]
+        kind = "PodMetrics" if rt.plural == "pods" else "NodeMetrics"
+        if name:
+            return _json({"kind": kind, "apiVersion": rt.api_version, **items[0]}) if items else _error(
+                errors.not_found(rt, name))
+        return _json({"kind": f"{kind}List", "apiVersion": rt.api_version, "metadata": {}, "items": items})
+
     async def _emulator(self, request: web.Request, parts: list[str]) -> web.Response:
         what = parts[1] if len(parts) > 1 else ""
         if what == "faults":
@@ -399,6 +428,11 @@ class Server:
         if what == "state":
             return _json(self.rt.state())
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+def _usage(seed: str) -> dict:
+    n = sum(seed.encode()) % 17
+    return {"cpu": f"{2 + n}m", "memory": f"{24 + 3 * n}Mi"}
 
 
 def discovery_builtin_groups() -> set[str]:

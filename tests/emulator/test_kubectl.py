@@ -1,0 +1,232 @@
+"""The real kubectl binary against the emulator: what SREs type, and what a real cluster prints back."""
+from __future__ import annotations
+
+import json
+import re
+import os
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from .conftest import KUBECTL, kubectl, needs_kubectl
+
+pytestmark = needs_kubectl
+
+ROLLOUT_LINE = re.compile(
+    r'^(Waiting for deployment "web" rollout to finish: (\d+ out of \d+ new replicas have been updated|'
+    r'\d+ old replicas are pending termination|\d+ of \d+ updated replicas are available)\.\.\.|'
+    r'Waiting for deployment spec update to be observed\.\.\.|deployment "web" successfully rolled out)$')
+
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: apps
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: api}
+  template:
+    metadata:
+      labels: {app: api}
+    spec:
+      containers:
+      - name: api
+        image: nginx:1.25
+        ports: [{containerPort: 8080}]
+      - name: cache
+        image: redis:7
+"""
+
+
+@pytest.fixture
+def emu(make_emulator):
+    return make_emulator()
+
+
+def _json(emu, *args):
+    return json.loads(kubectl(emu, *args, "-o", "json").stdout)
+
+
+def test_get_prints_server_side_columns(emu):
+    out = kubectl(emu, "get", "deployments", "-n", "apps").stdout.splitlines()
+    assert out[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert out[1].split()[:4] == ["web", "2/2", "2", "2"]
+    pods = kubectl(emu, "get", "pods", "-n", "apps").stdout.splitlines()
+    assert pods[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert all(line.split()[1:3] == ["2/2", "Running"] for line in pods[1:])
+
+
+def test_get_missing_prints_not_found_and_fails(emu):
+    proc = kubectl(emu, "get", "deployment", "nope", "-n", "apps", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == 'Error from server (NotFound): deployments.apps "nope" not found'
+
+
+def test_output_formats_json_yaml_jsonpath(emu):
+    doc = _json(emu, "get", "deployment", "web", "-n", "apps")
+    assert doc["kind"] == "Deployment" and doc["apiVersion"] == "apps/v1"
+    assert yaml.safe_load(kubectl(emu, "get", "ns", "apps", "-o", "yaml").stdout)["metadata"]["labels"] == {
+        "istio-injection": "enabled", "kubernetes.io/metadata.name": "apps"}
+    images = kubectl(emu, "get", "pods", "-n", "apps", "-o",
+                     "jsonpath={range .items[*]}{.metadata.name}: "
+                     '{.spec.containers[?(@.name=="istio-proxy")].image}{"\\n"}{end}').stdout.splitlines()
+    assert len(images) == 2 and all(line.endswith(": docker.io/istio/proxyv2:1.19.3") for line in images)
+
+
+def test_label_and_annotate_namespace_and_deployment(emu):
+    assert kubectl(emu, "label", "namespace", "apps", "istio-injection-", "istio.io/rev=1-20-0",
+                   "--overwrite").stdout.strip() == "namespace/apps labeled"
+    labels = _json(emu, "get", "ns", "apps")["metadata"]["labels"]
+    assert labels == {"istio.io/rev": "1-20-0", "kubernetes.io/metadata.name": "apps"}
+    shown = kubectl(emu, "get", "namespaces", "-L", "istio-injection,istio.io/rev").stdout
+    assert re.search(r"^apps\s+Active\s+\S+\s+1-20-0\s*$", shown, re.M)
+    assert kubectl(emu, "annotate", "deployment", "web", "-n", "apps", "owner=sre").stdout.strip() == \
+        "deployment.apps/web annotated"
+    clash = kubectl(emu, "label", "ns", "apps", "istio.io/rev=other", check=False)
+    assert clash.returncode == 1 and "already has a value (1-20-0)" in clash.stderr
+
+
+@pytest.mark.parametrize("kind,patch", [
+    ("strategic", '{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"nginx:1.26"}]}}}}'),
+    ("merge", '{"metadata":{"labels":{"tier":"front"}}}'),
+    ("json", '[{"op":"add","path":"/metadata/labels/tier","value":"front"}]'),
+])
+def test_patch_of_each_type(emu, kind, patch):
+    out = kubectl(emu, "patch", "deployment", "web", "-n", "apps", "--type", kind, "-p", patch).stdout
+    assert out.strip() == "deployment.apps/web patched"
+    doc = _json(emu, "get", "deployment", "web", "-n", "apps")
+    if kind == "strategic":
+        # Merged by container name: the image changed, the rest of the container is kept.
+        (container,) = doc["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == "nginx:1.26" and container["ports"] == [
+            {"containerPort": 8080, "protocol": "TCP"}]
+    else:
+        assert doc["metadata"]["labels"]["tier"] == "front"
+
+
+def test_patch_that_changes_nothing_says_so(emu):
+    patch = '{"metadata":{"labels":{"app":"web"}}}'
+    assert kubectl(emu, "patch", "deployment", "web", "-n", "apps", "-p", patch).stdout.strip() == \
+        "deployment.apps/web patched (no change)"
+
+
+def test_json_patch_on_service_selector_with_escaped_key(emu):
+    kubectl(emu, "patch", "service", "web", "-n", "apps", "--type=json",
+            "-p", '[{"op": "add", "path": "/spec/selector/istio.io~1rev", "value": "1-20-0"}]')
+    assert _json(emu, "get", "svc", "web", "-n", "apps")["spec"]["selector"] == {"app": "web",
+                                                                                  "istio.io/rev": "1-20-0"}
+
+
+def test_apply_without_flags_creates_configures_and_is_idempotent(emu, tmp_path):
+    manifest = tmp_path / "api.yaml"
+    manifest.write_text(DEPLOYMENT)
+    assert kubectl(emu, "apply", "-f", str(manifest)).stdout.strip() == "deployment.apps/api created"
+    assert kubectl(emu, "apply", "-f", str(manifest)).stdout.strip() == "deployment.apps/api unchanged"
+    manifest.write_text(DEPLOYMENT.replace("replicas: 2", "replicas: 3").replace("redis:7", "redis:7.2"))
+    proc = kubectl(emu, "apply", "-f", str(manifest))
+    assert proc.stdout.strip() == "deployment.apps/api configured" and proc.stderr == ""
+    doc = _json(emu, "get", "deployment", "api", "-n", "apps")
+    assert doc["spec"]["replicas"] == 3
+    assert [c["image"] for c in doc["spec"]["template"]["spec"]["containers"]] == ["nginx:1.25", "redis:7.2"]
+    assert "kubectl.kubernetes.io/last-applied-configuration" in doc["metadata"]["annotations"]
+
+
+def test_apply_from_stdin_and_server_side(emu):
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: apps}\ndata: {a: '1'}\n"
+    assert kubectl(emu, "apply", "-f", "-", stdin=cm).stdout.strip() == "configmap/settings created"
+    out = kubectl(emu, "apply", "--server-side", "-f", "-", stdin=cm.replace("'1'", "'2'")).stdout.strip()
+    assert out == "configmap/settings serverside-applied"
+    assert _json(emu, "get", "cm", "settings", "-n", "apps")["data"] == {"a": "2"}
+
+
+def test_create_twice_reports_already_exists(emu, tmp_path):
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: once, namespace: apps}\n")
+    assert kubectl(emu, "create", "-f", str(manifest)).stdout.strip() == "configmap/once created"
+    again = kubectl(emu, "create", "-f", str(manifest), check=False)
+    assert again.returncode == 1
+    assert 'configmaps "once" already exists' in again.stderr and "(AlreadyExists)" in again.stderr
+
+
+def test_delete_deployment_cascades(emu):
+    assert kubectl(emu, "delete", "deployment", "web", "-n", "apps").stdout.strip() == \
+        'deployment.apps "web" deleted'
+    assert kubectl(emu, "get", "rs,pods", "-n", "apps", "-o", "name").stdout == ""
+
+
+def test_rollout_restart_then_status_prints_real_lines(emu):
+    before = {p["metadata"]["name"] for p in _json(emu, "get", "pods", "-n", "apps")["items"]}
+    assert kubectl(emu, "rollout", "restart", "deployment", "-n", "apps").stdout.strip() == \
+        "deployment.apps/web restarted"
+    status = kubectl(emu, "rollout", "status", "deployment/web", "-n", "apps", "--timeout=30s")
+    lines = status.stdout.splitlines()
+    assert lines[-1] == 'deployment "web" successfully rolled out'
+    assert all(ROLLOUT_LINE.match(line) for line in lines), lines
+    template = _json(emu, "get", "deployment", "web", "-n", "apps")["spec"]["template"]
+    assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
+    after = {p["metadata"]["name"] for p in _json(emu, "get", "pods", "-n", "apps")["items"]}
+    assert len(after) == 2 and not before & after
+    history = kubectl(emu, "rollout", "history", "deployment/web", "-n", "apps").stdout
+    assert re.search(r"^1\s", history, re.M) and re.search(r"^2\s", history, re.M)
+
+
+def test_rollout_status_of_all_deployments_in_namespace(emu):
+    kubectl(emu, "rollout", "restart", "deployment", "-n", "apps")
+    out = kubectl(emu, "rollout", "status", "deployment", "-n", "apps", "--timeout=30s").stdout
+    assert out.splitlines()[-1] == 'deployment "web" successfully rolled out'
+
+
+def test_wait_for_condition(emu):
+    kubectl(emu, "rollout", "restart", "deployment/web", "-n", "apps")
+    out = kubectl(emu, "wait", "--for=condition=Available", "deployment/web", "-n", "apps", "--timeout=20s")
+    assert out.stdout.strip() == "deployment.apps/web condition met"
+    kubectl(emu, "rollout", "status", "deployment/web", "-n", "apps", "--timeout=20s")
+    pods = kubectl(emu, "wait", "--for=condition=Ready", "pods", "-l", "app=web", "-n", "apps", "--timeout=20s")
+    assert pods.stdout.count("condition met") == 2
+
+
+def test_describe_pod_deployment_and_nodes(emu):
+    d = kubectl(emu, "describe", "deployment", "web", "-n", "apps").stdout
+    assert re.search(r"^Replicas:\s+2 desired \| 2 updated \| 2 total \| 2 available \| 0 unavailable$", d, re.M)
+    assert re.search(r"^RollingUpdateStrategy:\s+0 max unavailable, 1 max surge$", d, re.M)
+    assert re.search(r"Available\s+True\s+MinimumReplicasAvailable", d)
+    pod = _json(emu, "get", "pods", "-n", "apps")["items"][0]["metadata"]["name"]
+    p = kubectl(emu, "describe", "pod", pod, "-n", "apps").stdout
+    assert "istio-proxy:" in p and "docker.io/istio/proxyv2:1.19.3" in p and "Successfully assigned" in p
+    nodes = kubectl(emu, "describe", "nodes").stdout
+    assert nodes.count("Allocated resources:") == 3
+
+
+def test_logs_pick_the_default_container_and_named_ones(emu):
+    pod = _json(emu, "get", "pods", "-n", "apps")["items"][0]["metadata"]["name"]
+    assert "emulated container web" in kubectl(emu, "logs", pod, "-n", "apps").stdout
+    proxy = kubectl(emu, "logs", pod, "-n", "apps", "-c", "istio-proxy", "--tail=1").stdout
+    assert proxy.strip().endswith("Envoy proxy is ready")
+    by_label = kubectl(emu, "logs", "-n", "apps", "-l", "app=web", "-c", "istio-proxy", "--tail=1").stdout
+    assert by_label.count("Envoy proxy is ready") == 2
+    assert "injection" in kubectl(emu, "logs", "-n", "istio-system", "deploy/istiod").stdout
+
+
+def test_exec_and_top(emu):
+    out = kubectl(emu, "exec", "-n", "apps", "deploy/web", "-c", "web", "--", "curl", "-s", "http://web/health")
+    assert out.stdout == "OK\n"
+    top = kubectl(emu, "top", "pods", "-n", "apps").stdout.splitlines()
+    assert top[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"] and len(top) == 3
+
+
+def test_get_watch_streams_changes(emu):
+    proc = subprocess.Popen([KUBECTL, "get", "ns", "apps", "-w", "--output-watch-events", "--request-timeout=3s"],
+                            env={**os.environ, **emu.env()}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        time.sleep(0.5)  # let the watch start; events before it would be replayed as ADDED only
+        kubectl(emu, "label", "ns", "apps", "watched=yes", "--overwrite")
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    rows = [line.split()[0] for line in out.splitlines()[1:]]
+    assert rows[0] == "ADDED" and "MODIFIED" in rows
