@@ -137,7 +137,7 @@ def test_tag_set_refuses_an_existing_tag_without_overwrite_and_moves_it_with(emu
     moved = run(emu, "istioctl", "tag", "set", "default", "--revision", "1-20-0", "--overwrite")
     assert moved.returncode == 0, moved.stderr
     listing = run(emu, "istioctl", "tag", "list")
-    assert listing.stdout.splitlines()[1].split() == ["default", "1-20-0", "test-namespace"]
+    assert listing.stdout.splitlines()[1].split() == ["default", "1-20-0"]
     # istio-injection=enabled now means the default tag, so a restart moves the namespace's proxies.
     _migrate(client, "test-namespace", {})
     assert {p.version for p in mesh.proxies(client, "test-namespace")} == {"1.20.0"}
@@ -267,3 +267,44 @@ def test_stand_ins_are_the_emulator_executables_on_path(emu):
         assert found and found.startswith(str(emu.bin_dir))
     helped = run(emu, "istioctl", "--help")
     assert helped.returncode == 0 and "playbook emulator's stand-in" in helped.stdout
+
+
+def test_helm_upgrade_supersedes_and_rollback_returns_to_an_earlier_revision(emu, client):
+    # Values on stdin (-f -), the way the engine's helm plugin passes them.
+    installed = subprocess.run(
+        ["helm", "install", "istiod-1-20-0", "istio/istiod", "-n", "istio-system", "-f", "-", "--wait"],
+        input="revision: 1-20-0\n", env={**os.environ, **emu.env()}, capture_output=True, text=True, timeout=60)
+    assert installed.returncode == 0, installed.stderr
+    upgraded = run(emu, "helm", "upgrade", "--install", "istiod-1-20-0", "istio/istiod", "-n", "istio-system",
+                   "--set", "revision=1-20-0", "--set", "pilot.replicaCount=2")
+    assert upgraded.stdout.startswith('Release "istiod-1-20-0" has been upgraded. Happy Helming!\n')
+    labels = {s["metadata"]["name"]: s["metadata"]["labels"]["status"]
+              for s in client.list("v1", "Secret", "istio-system", "owner=helm")}
+    assert labels == {"sh.helm.release.v1.istiod-1-20-0.v1": "superseded",
+                      "sh.helm.release.v1.istiod-1-20-0.v2": "deployed"}
+    assert client.get("apps/v1", "Deployment", "istiod-1-20-0", "istio-system")["spec"]["replicas"] == 2
+    rolled = run(emu, "helm", "rollback", "istiod-1-20-0", "1", "-n", "istio-system")
+    assert rolled.stdout == "Rollback was a success! Happy Helming!\n"
+    assert client.get("apps/v1", "Deployment", "istiod-1-20-0", "istio-system")["spec"]["replicas"] == 1
+    status = yaml.safe_load(run(emu, "helm", "status", "istiod-1-20-0", "-n", "istio-system", "-o", "json").stdout)
+    assert (status["version"], status["info"]["status"], status["info"]["description"]) == (3, "deployed",
+                                                                                          "Rollback to 1")
+    kept = run(emu, "helm", "uninstall", "istiod-1-20-0", "-n", "istio-system", "--keep-history")
+    assert kept.returncode == 0
+    assert client.get_or_none("apps/v1", "Deployment", "istiod-1-20-0", "istio-system") is None
+    assert run(emu, "helm", "rollback", "istiod-1-20-0", "3", "-n", "istio-system").returncode == 0
+    assert client.get_or_none("apps/v1", "Deployment", "istiod-1-20-0", "istio-system") is not None
+
+
+def test_an_uninstalled_revision_is_reinstalled_from_its_saved_operator(emu, client, tmp_path):
+    state = client.get("install.istio.io/v1alpha1", "IstioOperator", "installed-state", "istio-system")
+    saved = tmp_path / "saved.yaml"
+    saved.write_text(yaml.safe_dump({"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
+                                     "metadata": {"name": "restore", "namespace": "istio-system"},
+                                     "spec": state["spec"]}))
+    assert run(emu, "istioctl", "uninstall", "--revision", "default", "-y").returncode == 0
+    assert client.get_or_none("apps/v1", "Deployment", "istiod", "istio-system") is None
+    again = run(emu, "istioctl", "install", "-y", "--revision", "default", "-f", str(saved))
+    assert again.returncode == 0, again.stderr
+    istiod = client.get("apps/v1", "Deployment", "istiod", "istio-system")
+    assert istiod["spec"]["template"]["spec"]["containers"][0]["image"] == "docker.io/istio/pilot:1.19.3"

@@ -57,6 +57,7 @@ def _install_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="render only")
     p.add_argument("-o", "--output", default="table", choices=["table", "json", "yaml"], help="output format")
     p.add_argument("--description", default=None, help="custom description")
+    p.add_argument("--repo", default=None, help="chart repository URL (charts are built in; accepted and ignored)")
 
 
 def build_parser() -> Parser:
@@ -65,6 +66,7 @@ def build_parser() -> Parser:
     sub = root.add_subparsers(dest="command", metavar="<command>", parser_class=Parser)
     p = _common(sub.add_parser("install", help="install a chart"))
     _install_flags(p)
+    p.add_argument("--replace", action="store_true", help="re-use the name of an uninstalled or failed release")
     p = _common(sub.add_parser("upgrade", help="upgrade a release"))
     _install_flags(p)
     p.add_argument("-i", "--install", action="store_true", help="install if the release does not exist")
@@ -153,7 +155,7 @@ def user_values(value_files: list[str], sets: list[str], set_strings: list[str])
     values: dict = {}
     for path in value_files:
         try:
-            doc = yaml.safe_load(Path(path).read_text()) or {}
+            doc = yaml.safe_load(sys.stdin.read() if path == "-" else Path(path).read_text()) or {}
         except OSError as exc:
             raise CommandError(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
         except yaml.YAMLError as exc:
@@ -267,13 +269,14 @@ def install_or_upgrade(client: KubeClient, args: argparse.Namespace, namespace: 
     """``helm install`` and ``helm upgrade [--install]``."""
     store = ReleaseStore(client)
     upgrading = args.command == "upgrade"
-    previous = store.latest(args.name, namespace)
-    live_previous = previous if previous and previous.status not in ("uninstalled",) else None
-    verb = "UPGRADE" if upgrading and live_previous else "INSTALLATION"
-    if not upgrading and live_previous:
+    history = store.history(args.name, namespace)
+    latest = history[-1] if history else None
+    live_previous = next((r for r in reversed(history) if r.status == "deployed"), None) if upgrading else None
+    if not upgrading and latest and not (args.replace and latest.status in ("uninstalled", "failed")):
         raise CommandError("INSTALLATION FAILED: cannot re-use a name that is still in use")
-    if upgrading and not live_previous and not args.install:
+    if upgrading and live_previous is None and (latest is not None or not args.install):
         raise CommandError(f'UPGRADE FAILED: "{args.name}" has no deployed releases')
+    verb = "UPGRADE" if live_previous else "INSTALLATION"
     chart = chart_name(args.chart)
     values = user_values(args.value_files, args.sets, args.set_strings)
     if upgrading and args.reuse_values and live_previous:
@@ -289,7 +292,7 @@ def install_or_upgrade(client: KubeClient, args: argparse.Namespace, namespace: 
         out.write("".join("---\n" + yaml.safe_dump(o, sort_keys=False) for o in rendered.objects))
         return 0
     _check_ownership(client, rendered.objects, args.name, namespace, verb, args.take_ownership)
-    version = (previous.version + 1) if previous else 1
+    version = (latest.version + 1) if latest else 1
     rel = Release(args.name, namespace, version, chart, rendered.version, rendered.version, "pending-install"
                   if not live_previous else "pending-upgrade", values, rendered.objects, notes=rendered.notes,
                   description=args.description or ("Upgrade complete" if live_previous else "Install complete"))

@@ -23,12 +23,8 @@ def _tag_webhooks(client: KubeClient, tag: str) -> list[dict]:
 
 
 def namespaces_with_tag(client: KubeClient, tag: str) -> list[str]:
-    """Namespaces labelled istio.io/rev=TAG (for ``default``, also istio-injection=enabled ones)."""
-    names = {n["metadata"]["name"] for n in client.list("v1", "Namespace", label_selector=f"{REV_LABEL}={tag}")}
-    if tag == "default":
-        names |= {n["metadata"]["name"]
-                  for n in client.list("v1", "Namespace", label_selector="istio-injection=enabled")}
-    return sorted(names)
+    """Namespaces labelled istio.io/rev=TAG (like the real istioctl, istio-injection=enabled ones are not listed)."""
+    return sorted(n["metadata"]["name"] for n in client.list("v1", "Namespace", label_selector=f"{REV_LABEL}={tag}"))
 
 
 def _default_validator(revision: str) -> dict:
