@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from .schema import SCHEMA_DIR, playbook_schema
+from .schema import playbook_schema
 
-DOCS = SCHEMA_DIR.parent / "docs"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def _type(sub: dict | bool, defs: dict) -> str:

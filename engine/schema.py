@@ -13,7 +13,8 @@ from jsonschema import Draft202012Validator
 from .errors import Problem
 from .loader import LineMap
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+# engine/schemas links to the top-level schemas/ so that wheels carry the schema files too.
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 
 @lru_cache(maxsize=None)
