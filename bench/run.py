@@ -1,0 +1,543 @@
+#!/usr/bin/env python3
+"""The benchmark: engine overhead against a bash loop and ansible-core, cold start, planning large playbooks,
+parallel waves and the end-to-end canary upgrade on the emulator. Prints one table with each target beside
+its figure.
+
+    python bench/run.py            # everything (ansible-core up to N=1000: about 15 minutes)
+    python bench/run.py --quick    # fewer runs, smaller N, ansible-core at N=50 only (about 2 minutes)
+
+Every case is run several times, interleaved with the cases it is compared against (so a noisy machine slows
+both sides alike), and the median is reported. ansible-core is installed into bench/.venv by this script.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+VENV = BENCH / ".venv"
+CANARY = ROOT / "playbooks" / "canary-upgrade.yaml"
+
+
+# -- running and timing one command ---------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    wall: float  # seconds
+    maxrss_mb: float  # the child's peak resident memory
+    rc: int
+    out: str = ""
+
+
+def timed(argv: list[str], *, env: dict | None = None, cwd: Path | None = None, keep_output: bool = False,
+          expect_rc: int | None = 0) -> Sample:
+    """Run argv once; wall time from fork to reaping, and the child's own ru_maxrss (from wait4)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode("utf-8", "replace") if keep_output else ""
+        if expect_rc is not None and proc.returncode != expect_rc:
+            tail = err.read().decode("utf-8", "replace").strip().splitlines()[-5:]
+            raise RuntimeError(f"{' '.join(argv[:4])}... exited {proc.returncode}: " + " | ".join(tail))
+    return Sample(wall=wall, maxrss_mb=usage.ru_maxrss / 1024.0, rc=proc.returncode, out=text)
+
+
+class Series:
+    """Named cases measured round-robin, `reps` times each; medians at the end."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[Sample]] = {}
+
+    def add(self, name: str, sample: Sample) -> None:
+        self.samples.setdefault(name, []).append(sample)
+
+    def wall(self, name: str) -> float:
+        return statistics.median(s.wall for s in self.samples[name])
+
+    def rss(self, name: str) -> float:
+        return max(s.maxrss_mb for s in self.samples[name])
+
+    def runs(self, name: str) -> int:
+        return len(self.samples.get(name, []))
+
+    def has(self, name: str) -> bool:
+        return bool(self.samples.get(name))
+
+
+def interleaved(cases: dict[str, Callable[[], Sample]], reps: dict[str, int] | int, series: Series,
+                progress: Callable[[str], None]) -> None:
+    most = max(reps.values()) if isinstance(reps, dict) else reps
+    for rep in range(most):
+        for name, fn in cases.items():
+            want = reps.get(name, most) if isinstance(reps, dict) else reps
+            if rep < want:
+                progress(f"{name} (run {rep + 1}/{want})")
+                series.add(name, fn())
+
+
+# -- the table -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    measure: str
+    figure: str
+    against: str = ""
+    ratio: str = ""
+    target: str = ""
+    holds: bool | None = None  # None: no target for this row
+
+
+@dataclass
+class Table:
+    sections: list[tuple[str, list[Row]]] = field(default_factory=list)
+
+    def section(self, title: str) -> list[Row]:
+        rows: list[Row] = []
+        self.sections.append((title, rows))
+        return rows
+
+    def render(self) -> str:
+        head = ("measure", "figure", "against", "ratio", "target", "holds")
+        cells = [[r.measure, r.figure, r.against, r.ratio, r.target,
+                  "" if r.holds is None else ("yes" if r.holds else "NO")] for _, rows in self.sections for r in rows]
+        widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(head)]
+        line = lambda cols: "  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip()  # noqa: E731
+        out = [line(head), line(["-" * w for w in widths])]
+        for title, rows in self.sections:
+            out.append(f"[{title}]")
+            for r in rows:
+                out.append(line([r.measure, r.figure, r.against, r.ratio, r.target,
+                                 "" if r.holds is None else ("yes" if r.holds else "NO")]))
+        held = [r.holds for _, rows in self.sections for r in rows if r.holds is not None]
+        out.append("")
+        out.append(f"targets holding: {sum(held)} of {len(held)}")
+        return "\n".join(out)
+
+
+def secs(x: float) -> str:
+    return f"{x:.3f} s" if x >= 0.1 else f"{x * 1000:.2f} ms"
+
+
+# -- playbooks the bench writes ---------------------------------------------------------------------------
+
+
+def steps_playbook(n: int, chained: bool, argv: list[str]) -> str:
+    lines = ["version: 1", f"name: bench-{n}-{'chained' if chained else 'unchained'}", "steps:"]
+    args = json.dumps(argv)
+    for i in range(n):
+        lines.append(f"  - id: s{i}")
+        if chained and i:
+            lines.append(f"    needs: [s{i - 1}]")
+        lines += ["    uses: command", f"    with: {{args: {args}}}"]
+    return "\n".join(lines) + "\n"
+
+
+def ansible_play(n: int) -> str:
+    lines = ["- hosts: localhost", "  connection: local", "  gather_facts: false", "  tasks:"]
+    for i in range(n):
+        lines += [f"    - name: t{i}", "      command: /bin/true"]
+    return "\n".join(lines) + "\n"
+
+
+def planning_playbook(n: int) -> str:
+    """About n leaf steps: half written out (chained in runs of 20, with guards and rollbacks), half from groups
+    expanded by for_each over 10 namespaces (5 inner steps each)."""
+    items = [f"ns-{i}" for i in range(10)]
+    groups = max(1, n // 100)
+    plain = n - groups * 50
+    out = ["version: 1", f"name: plan-{n}", "description: generated by bench/run.py", "inputs:",
+           '  rev: {type: string, required: true, pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}',
+           "  old_rev: {type: string, default: default}",
+           f"  namespaces: {{type: array, items: {{type: string}}, default: {json.dumps(items)}}}",
+           "vars:", "  version: \"{{ rev | replace('-', '.') }}\"", "defaults: {timeout: 5m, retries: 0}",
+           "steps:"]
+    per_group = max(1, plain // groups)
+    last = None
+    count = 0
+    for g in range(groups):
+        for j in range(per_group if g < groups - 1 else plain - per_group * (groups - 1)):
+            sid = f"s{count}"
+            out.append(f"  - id: {sid}")
+            if last and count % 20:
+                out.append(f"    needs: [{last}]")
+            if count % 7 == 0:
+                out.append("    when: rev != old_rev")
+            out += ["    uses: command",
+                    f'    with: {{args: [echo, install, "--revision", "{{{{ rev }}}}", "{{{{ version }}}}", "{sid}"]}}']
+            if count % 5 == 0:
+                out += ["    rollback:", "      uses: command",
+                        f'      with: {{args: [echo, undo, "{{{{ rev }}}}", "{sid}"]}}']
+            last = sid
+            count += 1
+        gid = f"g{g}"
+        out += [f"  - id: {gid}", f"    needs: [{last}]", '    for_each: "{{ namespaces }}"', "    steps:",
+                "      - id: relabel", "        uses: command",
+                '        with: {args: [echo, label, namespace, "{{ item }}", "istio.io/rev={{ rev }}"]}',
+                "        rollback:", "          uses: command",
+                '          with: {args: [echo, label, namespace, "{{ item }}", "istio.io/rev={{ old_rev }}"]}',
+                "      - id: restart", "        needs: [relabel]", "        uses: command",
+                '        with: {args: [echo, rollout, restart, deployment, -n, "{{ item }}"]}',
+                "      - id: settled", "        needs: [restart]", "        uses: wait", "        with: {duration: 0s}",
+                "      - id: on-new-proxy", "        needs: [settled]", "        uses: assert",
+                "        with: {that: [\"item is string\", \"rev != old_rev\"], msg: \"{{ item }} still old\"}",
+                "      - id: report", "        needs: [on-new-proxy]", "        uses: echo",
+                '        with: {msg: "{{ item }} now on {{ version }} after {{ steps.restart.status }}"}']
+        last = gid
+    return "\n".join(out) + "\n"
+
+
+def canary_standin() -> str:
+    """The canary upgrade's shape with built-in plugins only (used until playbooks/canary-upgrade.yaml validates)."""
+    return """version: 1
+name: istio-canary-upgrade-standin
+description: Revision-based, zero-downtime Istio upgrade (bench stand-in of the same size, built-in plugins).
+inputs:
+  rev: {type: string, required: true, pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
+  old_rev: {type: string, default: default}
+  namespaces: {type: array, items: {type: string}, default: [test-namespace, staging-namespace, prod-1, prod-2]}
+vars:
+  version: "{{ rev | replace('-', '.') }}"
+defaults: {timeout: 5m, retries: 0}
+steps:
+  - id: precheck
+    uses: command
+    with: {args: [echo, istioctl, x, precheck]}
+  - id: install-control-plane
+    needs: [precheck]
+    uses: command
+    with: {args: [echo, istioctl, install, -y, --revision, "{{ rev }}"]}
+    rollback:
+      uses: command
+      with: {args: [echo, istioctl, uninstall, -y, --revision, "{{ rev }}"]}
+  - id: istiod-ready
+    needs: [install-control-plane]
+    uses: wait
+    with: {duration: 0s}
+  - id: migrate
+    needs: [istiod-ready]
+    for_each: "{{ namespaces }}"
+    serial: true
+    steps:
+      - id: relabel
+        uses: command
+        with: {args: [echo, kubectl, label, namespace, "{{ item }}", "istio-injection-", "istio.io/rev={{ rev }}"]}
+        rollback:
+          uses: command
+          with: {args: [echo, kubectl, label, namespace, "{{ item }}", "istio.io/rev-", "istio-injection=enabled"]}
+      - id: restart
+        needs: [relabel]
+        uses: command
+        with: {args: [echo, kubectl, rollout, restart, deployment, -n, "{{ item }}"]}
+      - id: settled
+        needs: [restart]
+        uses: wait
+        with: {duration: 0s}
+      - id: on-new-proxy
+        needs: [settled]
+        uses: assert
+        with: {that: ["item is string"], msg: "pods in {{ item }} still run an old sidecar"}
+  - id: tag-default
+    needs: [migrate]
+    when: rev != old_rev
+    uses: command
+    with: {args: [echo, istioctl, tag, set, default, --revision, "{{ rev }}", --overwrite]}
+  - id: remove-old
+    needs: [tag-default]
+    uses: command
+    with: {args: [echo, istioctl, uninstall, --revision, "{{ old_rev }}", -y]}
+"""
+
+
+# -- the bench ------------------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.quick = args.quick
+        self.work = Path(tempfile.mkdtemp(prefix="playbook-bench-"))
+        self.runs_dir = self.work / "runs"
+        self.playbook = self._find_playbook()
+        self.python = str(Path(self.playbook[0]).parent / "python") if len(self.playbook) == 1 else sys.executable
+        if not Path(self.python).exists():
+            self.python = sys.executable
+        self.env = {**os.environ, "PLAYBOOK_RUNS_DIR": str(self.runs_dir), "NO_COLOR": "1"}
+        self.table = Table()
+        self.notes: list[str] = []
+
+    def _find_playbook(self) -> list[str]:
+        if self.args.playbook:
+            return [self.args.playbook]
+        local = ROOT / ".venv" / "bin" / "playbook"
+        if local.exists():
+            return [str(local)]
+        found = shutil.which("playbook")
+        return [found] if found else [sys.executable, "-m", "engine.cli"]
+
+    def say(self, text: str) -> None:
+        if not self.args.silent:
+            print(f"  … {text}", file=sys.stderr, flush=True)
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.work / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def pb(self, *args: str, keep_output: bool = False, expect_rc: int | None = 0) -> Sample:
+        return timed(self.playbook + list(args), env=self.env, cwd=self.work, keep_output=keep_output,
+                     expect_rc=expect_rc)
+
+    def run_args(self, path: Path, *extra: str) -> list[str]:
+        return ["run", str(path), "--yes", "--quiet", "--runs-dir", str(self.runs_dir), *extra]
+
+    # ansible-core in its own venv
+
+    def ansible(self) -> Path | None:
+        exe = VENV / "bin" / "ansible-playbook"
+        if exe.exists():
+            return exe
+        if self.args.no_ansible:
+            return None
+        print(f"installing ansible-core into {VENV.relative_to(ROOT)} (once)...", file=sys.stderr, flush=True)
+        try:
+            if not (VENV / "bin" / "python").exists():
+                subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True)
+            subprocess.run([str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "ansible-core"],
+                           check=True, capture_output=True, timeout=600)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as err:
+            detail = getattr(err, "stderr", b"") or b""
+            last = detail.decode("utf-8", "replace").strip().splitlines()[-1:] if detail else [str(err)]
+            self.notes.append(f"ansible-core could not be installed ({' '.join(last)}): compared without it")
+            return None
+        return exe if exe.exists() else None
+
+    # 1. overhead per step
+
+    def per_step(self) -> None:
+        rows = self.table.section("1. overhead per step: /bin/true x N (marginal: (T(N) - T(1)) / (N - 1))")
+        ns = [50, 200] if self.quick else [50, 200, 1000]
+        reps = 3 if self.quick else 5
+        exe = self.ansible()
+        ans_env = None
+        if exe is not None:
+            ans_env = {**os.environ, "ANSIBLE_PYTHON_INTERPRETER": str(VENV / "bin" / "python"),
+                       "ANSIBLE_LOCALHOST_WARNING": "false", "ANSIBLE_NOCOLOR": "1",
+                       "ANSIBLE_HOME": str(self.work / "ansible-home")}
+        ans_max = self.args.ansible_max_n if self.args.ansible_max_n is not None else (50 if self.quick else 1000)
+        series = Series()
+        cases: dict[str, Callable[[], Sample]] = {}
+        rep_of: dict[str, int] = {}
+        for n in [1] + ns:
+            chained = self.write(f"chain-{n}.yaml", steps_playbook(n, True, ["/bin/true"]))
+            unchained = self.write(f"flat-{n}.yaml", steps_playbook(n, False, ["/bin/true"]))
+            cases[f"bash/{n}"] = lambda n=n: timed(["bash", "-c", f"for ((i=0;i<{n};i++)); do /bin/true; done"])
+            cases[f"chained/{n}"] = lambda p=chained: self.pb(*self.run_args(p))
+            cases[f"unchained/{n}"] = lambda p=unchained: self.pb(*self.run_args(p))
+            if exe is not None and n <= ans_max:
+                play = self.write(f"ansible-{n}.yml", ansible_play(n))
+                cases[f"ansible/{n}"] = lambda p=play: timed([str(exe), "-i", "localhost,", "-c", "local", str(p)],
+                                                             env=ans_env, cwd=self.work)
+                # ansible-core takes ~0.1-0.5 s a task: fewer runs of the long ones.
+                rep_of[f"ansible/{n}"] = 1 if n >= 200 else min(reps, 3)
+        interleaved(cases, {k: rep_of.get(k, reps) for k in cases}, series, self.say)
+
+        def marginal(kind: str, n: int) -> float:
+            return (series.wall(f"{kind}/{n}") - series.wall(f"{kind}/1")) / (n - 1)
+
+        for n in ns:
+            floor = marginal("bash", n)
+            rows.append(Row(f"N={n} bash loop (the floor)", f"{secs(floor)}/step",
+                            against=f"total {secs(series.wall(f'bash/{n}'))}"))
+            for kind in ("chained", "unchained"):
+                per = marginal(kind, n)
+                ratio = per / floor if floor > 0 else math.inf
+                rows.append(Row(f"N={n} playbook, {kind}" + (" (max-parallel 4)" if kind == "unchained" else ""),
+                                f"{secs(per)}/step", against="bash loop", ratio=f"{ratio:.2f}x",
+                                target="<= 2x bash", holds=ratio <= 2.0))
+            if series.has(f"ansible/{n}") and series.has("ansible/1"):
+                ans = marginal("ansible", n)
+                ours = marginal("chained", n)
+                ratio = ans / ours if ours > 0 else math.inf
+                runs = series.runs(f"ansible/{n}")
+                rows.append(Row(f"N={n} ansible-core, local ({runs} run{'s' if runs > 1 else ''})",
+                                f"{secs(ans)}/step", against="playbook chained", ratio=f"{ratio:.1f}x slower",
+                                target=">= 20x slower", holds=ratio >= 20))
+            elif exe is None:
+                rows.append(Row(f"N={n} ansible-core", "not measured: ansible-core not installed"))
+            else:
+                rows.append(Row(f"N={n} ansible-core", f"not measured (--ansible-max-n {ans_max})"))
+        rows.append(Row("startup of one 1-step run (playbook)", secs(series.wall("chained/1")),
+                        against="bash 1 step", ratio=f"{series.wall('chained/1') / series.wall('bash/1'):.0f}x"))
+        if series.has("ansible/1"):
+            rows.append(Row("startup of one 1-task run (ansible-core)", secs(series.wall("ansible/1"))))
+
+    # 2. cold start
+
+    def cold_start(self) -> None:
+        rows = self.table.section("2. cold start")
+        reps = 5 if self.quick else 11
+        target = CANARY
+        label = "playbooks/canary-upgrade.yaml"
+        if not CANARY.exists() or self.pb("validate", str(CANARY), "--var", "rev=1-20-0", expect_rc=None).rc != 0:
+            why = "missing" if not CANARY.exists() else "does not validate here"
+            target = self.write("canary-standin.yaml", canary_standin())
+            label = f"a stand-in of the canary playbook ({CANARY.name} {why})"
+        series = Series()
+        interleaved({
+            "python": lambda: timed([self.python, "-c", "pass"]),
+            "version": lambda: self.pb("--version"),
+            "validate": lambda: self.pb("validate", str(target), "--var", "rev=1-20-0"),
+        }, reps, series, self.say)
+        base = series.wall("python")
+        rows.append(Row("python3 -c pass", secs(base)))
+        v = series.wall("version")
+        rows.append(Row("playbook --version", secs(v), against="python3 -c pass", ratio=f"{v / base:.1f}x",
+                        target="< 0.3 s", holds=v < 0.3))
+        val = series.wall("validate")
+        rows.append(Row(f"playbook validate {label}", secs(val), against="python3 -c pass",
+                        ratio=f"{val / base:.1f}x"))
+
+    # 3. planning
+
+    def planning(self) -> None:
+        rows = self.table.section("3. planning generated playbooks (groups and for_each included)")
+        reps = 1 if self.quick else 3
+        series = Series()
+        cases = {}
+        sizes = (1000, 10000)
+        for n in sizes:
+            path = self.write(f"plan-{n}.yaml", planning_playbook(n))
+            cases[f"validate/{n}"] = lambda p=path: self.pb("validate", str(p), "--var", "rev=1-20-0")
+            cases[f"dry-run/{n}"] = lambda p=path: self.pb("run", str(p), "--dry-run", "--var", "rev=1-20-0",
+                                                           "--runs-dir", str(self.runs_dir))
+        interleaved(cases, reps, series, self.say)
+        for n in sizes:
+            for kind in ("validate", "dry-run"):
+                name = f"{kind}/{n}"
+                rows.append(Row(f"{kind} of {n:,} steps", f"{secs(series.wall(name))}, {series.rss(name):.0f} MB"))
+            both = series.wall(f"validate/{n}") + series.wall(f"dry-run/{n}")
+            rss = max(series.rss(f"validate/{n}"), series.rss(f"dry-run/{n}"))
+            if n == 10000:
+                rows.append(Row(f"validate + dry-run of {n:,} steps", secs(both), target="< 3 s", holds=both < 3.0))
+                rows.append(Row(f"peak memory, {n:,} steps", f"{rss:.0f} MB", target="< 300 MB", holds=rss < 300))
+
+    # 4. parallel waves
+
+    def parallel(self) -> None:
+        rows = self.table.section("4. parallel waves: 32 independent `sleep 0.2` (run_started -> run_finished)")
+        reps = 3 if self.quick else 5
+        path = self.write("waves.yaml", steps_playbook(32, False, ["sleep", "0.2"]))
+        series = Series()
+        inner: dict[str, list[float]] = {}
+
+        def one(p: int) -> Sample:
+            s = self.pb(*self.run_args(path, "--max-parallel", str(p), "--output", "json"), keep_output=True)
+            times = {}
+            for line in s.out.splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(rec, dict) and rec.get("event") in ("run_started", "run_finished"):
+                    times[rec["event"]] = rec["time"]
+            inner.setdefault(str(p), []).append(times["run_finished"] - times["run_started"])
+            return s
+
+        levels = (1, 4, 16)
+        interleaved({str(p): (lambda p=p: one(p)) for p in levels}, reps, series, self.say)
+        for p in levels:
+            ideal = math.ceil(32 / p) * 0.2
+            got = statistics.median(inner[str(p)])
+            ratio = got / ideal
+            rows.append(Row(f"--max-parallel {p}", f"{secs(got)} (wall {secs(series.wall(str(p)))})",
+                            against=f"ideal {secs(ideal)}", ratio=f"{ratio:.3f}x", target="<= 1.15x",
+                            holds=ratio <= 1.15))
+
+    # 5. end to end on the emulator
+
+    def end_to_end(self) -> None:
+        rows = self.table.section("5. end to end: canary upgrade on the emulator, 20 namespaces / 100 deployments")
+        reason = self._e2e_missing()
+        if reason:
+            rows.append(Row("canary upgrade", f"not measured: {reason}"))
+            return
+        from e2e import measure_end_to_end  # noqa: E402 — bench/e2e.py, only once the parts exist
+        measure_end_to_end(self, rows)
+
+    def _e2e_missing(self) -> str | None:
+        if not CANARY.exists():
+            return "playbooks/canary-upgrade.yaml does not exist yet"
+        if not (ROOT / "engine" / "emulator" / "emulator.py").exists():
+            return "the emulator (engine/emulator) does not exist yet"
+        if not (BENCH / "e2e.py").exists():
+            return "bench/e2e.py (the end-to-end case) is not written yet"
+        return None
+
+    # the whole thing
+
+    def main(self) -> int:
+        sections = {"1": self.per_step, "2": self.cold_start, "3": self.planning, "4": self.parallel,
+                    "5": self.end_to_end}
+        chosen = self.args.only.split(",") if self.args.only else list(sections)
+        started = time.time()
+        try:
+            for key in chosen:
+                try:
+                    sections[key.strip()]()
+                except Exception as err:  # noqa: BLE001 — a broken case is reported, the others still run
+                    self.table.section(f"{key}. failed").append(Row("error", f"{type(err).__name__}: {err}"))
+        finally:
+            if not self.args.keep:
+                shutil.rmtree(self.work, ignore_errors=True)
+        print(f"playbook benchmarks — {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
+              f"{'quick' if self.quick else 'full'} mode, medians, {time.time() - started:.0f} s")
+        print(self.table.render())
+        for note in self.notes:
+            print(f"note: {note}")
+        if self.args.json:
+            Path(self.args.json).write_text(json.dumps(
+                [{"section": t, **r.__dict__} for t, rows in self.table.sections for r in rows], indent=1))
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer runs, N up to 200, ansible-core at N=50 only")
+    parser.add_argument("--only", help="comma-separated sections to run: 1 per-step, 2 cold start, 3 planning, "
+                                       "4 parallel waves, 5 end to end")
+    parser.add_argument("--no-ansible", action="store_true", help="do not install ansible-core if it is missing")
+    parser.add_argument("--ansible-max-n", type=int, help="largest N to run ansible-core at (default 1000; quick 50)")
+    parser.add_argument("--playbook", help="the playbook executable to measure (default: .venv/bin/playbook)")
+    parser.add_argument("--json", help="also write the rows as JSON to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the generated playbooks and runs (prints where)")
+    parser.add_argument("--silent", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    bench = Bench(args)
+    if args.keep:
+        print(f"work dir: {bench.work}", file=sys.stderr)
+    return bench.main()
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(BENCH))
+    sys.exit(main())
