@@ -256,7 +256,8 @@ class Controllers:
             return
         if (ns, name) not in self._pending_pods:
             return
-        blocked = self._blocked(pod)
+        # The starting cluster is healthy: faults act on what happens after it is loaded.
+        blocked = None if self.ready_at_once else self._blocked(pod)
         t = now_iso()
         status = json.loads(json.dumps(pod.get("status") or {}))
         ready = blocked is None
@@ -407,6 +408,7 @@ class Controllers:
         return surge, unavailable
 
     def _scale(self, d: dict, rs: dict, replicas: int) -> dict:
+        rs = self.store.get(RS, rs["metadata"]["namespace"], rs["metadata"]["name"]) or rs
         before = int(rs["spec"].get("replicas", 0))
         if before == replicas:
             return rs
