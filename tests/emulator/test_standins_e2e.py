@@ -1,4 +1,5 @@
 """The istioctl and helm stand-ins run as real subprocesses against a started Emulator."""
+import io
 import os
 import shutil
 import subprocess
@@ -8,7 +9,7 @@ import pytest
 import yaml
 
 from engine.emulator import Emulator
-from engine.emulator.standins import mesh
+from engine.emulator.standins import istioctl, mesh
 from engine.emulator.standins.kubeclient import KubeClient
 
 from .test_standins_units import REFERENCE_IOP
@@ -73,6 +74,16 @@ def _install(emu, tmp_path, *extra):
     return run(emu, "istioctl", "install", "-f", str(manifest), "--revision=1-20-0", "-y", *extra)
 
 
+def _set_up_revision(emu, tmp_path) -> None:
+    """Install 1-20-0 in-process: set-up for tests that pin other commands (saves a subprocess start)."""
+    manifest = tmp_path / "istio-1-20-0.yaml"
+    manifest.write_text(REFERENCE_IOP)
+    out, err = io.StringIO(), io.StringIO()
+    code = istioctl.main(["install", "-f", str(manifest), "--revision=1-20-0", "-y", "--kubeconfig",
+                          str(emu.kubeconfig)], out=out, err=err)
+    assert code == 0, err.getvalue()
+
+
 def _migrate(client: KubeClient, namespace: str, label: dict) -> None:
     """What `kubectl label namespace ... --overwrite` and `kubectl rollout restart deployment` send, then wait
     until only restarted pods are left and all of them are Ready."""
@@ -113,7 +124,7 @@ def test_install_creates_the_revision_kubectl_then_sees(emu, client, tmp_path):
 
 
 def test_injection_uses_the_new_revision_after_relabel_and_restart(emu, client, tmp_path):
-    assert _install(emu, tmp_path).returncode == 0
+    _set_up_revision(emu, tmp_path)
     _migrate(client, "test-namespace", {"istio-injection": None, "istio.io/rev": "1-20-0"})
     status = run(emu, "istioctl", "proxy-status")
     assert status.returncode == 0, status.stderr
@@ -128,7 +139,7 @@ def test_injection_uses_the_new_revision_after_relabel_and_restart(emu, client, 
 
 
 def test_tag_set_refuses_an_existing_tag_without_overwrite_and_moves_it_with(emu, client, tmp_path):
-    assert _install(emu, tmp_path).returncode == 0
+    _set_up_revision(emu, tmp_path)
     first = run(emu, "istioctl", "tag", "set", "default", "--revision", "default")
     assert first.returncode == 0, first.stderr
     refused = run(emu, "istioctl", "tag", "set", "default", "--revision", "1-20-0")
@@ -145,7 +156,7 @@ def test_tag_set_refuses_an_existing_tag_without_overwrite_and_moves_it_with(emu
 
 def test_uninstall_removes_exactly_the_revision_objects(emu, client, tmp_path):
     before = _inventory(client)
-    assert _install(emu, tmp_path).returncode == 0
+    _set_up_revision(emu, tmp_path)
     assert ("Deployment", "istio-system", "istiod-1-20-0") in _inventory(client)
     removed = run(emu, "istioctl", "uninstall", "--revision", "1-20-0", "-y")
     assert removed.returncode == 0, removed.stderr
@@ -223,7 +234,7 @@ def test_proxy_status_shows_stale_proxies_and_omits_those_of_a_gone_istiod(emu, 
     stale = run(emu, "istioctl", "proxy-status")
     rows = [line.split() for line in stale.stdout.splitlines()[1:]]
     assert rows and all(r[2:6] == ["SYNCED", "SYNCED", "STALE", "SYNCED"] for r in rows)
-    assert _install(emu, tmp_path).returncode == 0
+    _set_up_revision(emu, tmp_path)
     client.delete("apps/v1", "Deployment", "istiod", "istio-system")
     deadline = time.monotonic() + 10
     while any(r.name == "default" and r.ready_pods for r in mesh.revisions(client)) and time.monotonic() < deadline:
