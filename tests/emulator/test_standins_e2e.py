@@ -319,3 +319,13 @@ def test_an_uninstalled_revision_is_reinstalled_from_its_saved_operator(emu, cli
     assert again.returncode == 0, again.stderr
     istiod = client.get("apps/v1", "Deployment", "istiod", "istio-system")
     assert istiod["spec"]["template"]["spec"]["containers"][0]["image"] == "docker.io/istio/pilot:1.19.3"
+
+
+def test_api_errors_and_a_wrong_context_fail_with_one_error_line(emu):
+    emu.set_faults({"api_errors": [{"path": "mutatingwebhookconfigurations", "method": "POST", "status": 500}]})
+    failed = run(emu, "istioctl", "tag", "set", "canary", "--revision", "default")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("Error: ") and len(failed.stderr.splitlines()) == 1
+    wrong = run(emu, "istioctl", "--context", "nope", "tag", "list")
+    assert wrong.returncode == 1
+    assert "context was not found for specified context: nope" in wrong.stderr

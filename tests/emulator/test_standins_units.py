@@ -6,7 +6,7 @@ import pytest
 
 from engine.emulator.standins import helm, istioctl
 from engine.emulator.standins.common import (CommandError, format_duration, matching_failure, parse_duration,
-                                             table)
+                                             strip_flags, table)
 from engine.emulator.standins.helm_charts import chart_name, render
 from engine.emulator.standins.helm_release import Release, decode, to_secret
 from engine.emulator.standins.iop import build_plan, version_for
@@ -83,6 +83,11 @@ def test_command_failure_matches_a_prefix_of_the_arguments_for_its_tool_only():
     assert matching_failure(faults, "istioctl", ["x", "precheck", "--revision", "1-20-0"])["exit_code"] == 3
     assert matching_failure(faults, "istioctl", ["x", "wait"]) is None
     assert matching_failure(faults, "helm", ["x", "precheck"]) is None
+
+
+def test_connection_flags_before_the_subcommand_do_not_hide_a_command_failure():
+    argv = strip_flags(["--kubeconfig", "/k", "--context=c", "x", "precheck"], ("--kubeconfig", "--context"))
+    assert argv == ["x", "precheck"]
 
 
 def test_reference_operator_manifest_sets_replicas_resources_affinity_pdb_and_hpa(reference_manifest):

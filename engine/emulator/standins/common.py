@@ -186,14 +186,30 @@ def _flag_value(argv: list[str], names: tuple[str, ...]) -> str | None:
     return value
 
 
+def strip_flags(argv: list[str], names: tuple[str, ...]) -> list[str]:
+    """argv without the given value-taking flags (``--flag v`` and ``--flag=v``)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in names:
+            skip = True
+        elif not any(arg.startswith(n + "=") for n in names):
+            out.append(arg)
+    return out
+
+
 def fault_exit(tool: str, argv: list[str], err: TextIO, kubeconfig_flags: tuple[str, ...],
                context_flags: tuple[str, ...]) -> int | None:
-    """Before parsing (so even a bad command line can be made to fail): a matching injected failure's exit code."""
+    """Before parsing (so even a bad command line can be made to fail): a matching injected failure's exit code.
+
+    Connection flags are ignored when matching, since callers put them before the subcommand.
+    """
     try:
         client = KubeClient.from_kubeconfig(_flag_value(argv, kubeconfig_flags), _flag_value(argv, context_flags))
     except (ConfigError, OSError, ValueError):
         return None
     try:
-        return injected_failure(client, tool, argv, err)
+        return injected_failure(client, tool, strip_flags(argv, kubeconfig_flags + context_flags), err)
     finally:
         client.close()

@@ -98,7 +98,7 @@ def _named(items: list[dict] | None, name: str, what: str) -> dict:
     for item in items or []:
         if item.get("name") == name:
             return item.get(what) or {}
-    raise ConfigError(f'{what} "{name}" not found in kubeconfig')
+    raise ConfigError(f"invalid configuration: {what} was not found for specified {what}: {name}")
 
 
 def _data_file(data: str) -> str:
