@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .injection import pod_is_ready, proxy_revision
 
@@ -49,7 +48,8 @@ class _PushCounter:
 class MeshMetrics:
     """The registry and the traffic model that feeds it."""
 
-    content_type = CONTENT_TYPE_LATEST
+    # The classic text format every Prometheus (2.x and 3.x) scrapes; generate_latest writes exactly it.
+    content_type = "text/plain; version=0.0.4; charset=utf-8"
 
     def __init__(self, store: "Store", faults: "Faults", *, requests_per_pod: int = 10, seed: int = 7) -> None:
         self.store, self.faults = store, faults

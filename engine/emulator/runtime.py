@@ -99,7 +99,9 @@ class Runtime:
         loop = asyncio.get_running_loop()
         self.controllers.start(loop)
         self._tasks.append(loop.create_task(self._metrics_loop()))
-        self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False)
+        # In-flight requests (a hanging timeout fault, a long watch) must not hold up stop().
+        self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False,
+                                     shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
