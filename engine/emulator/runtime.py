@@ -55,9 +55,8 @@ class Runtime:
         self._mirror_faults()
         # Control planes first and settled, so the namespaces' pods are injected by a ready istiod;
         # then namespaces before what lives in them.
-        istio = [o for o in self.spec.objects if _is_istio(o)]
-        rest = sorted((o for o in self.spec.objects if not _is_istio(o)),
-                      key=lambda o: 0 if o.get("kind") in ("Namespace", "CustomResourceDefinition") else 1)
+        istio = sorted((o for o in self.spec.objects if _is_istio(o)), key=_creation_order)
+        rest = sorted((o for o in self.spec.objects if not _is_istio(o)), key=_creation_order)
         for batch in (istio, rest):
             for obj in batch:
                 self.create_object(obj)
@@ -198,6 +197,16 @@ class Runtime:
         if command[0] in ("true", "sh", "bash", "ls", "cat", "env", "hostname"):
             return 0, f"{pod['metadata']['name']}\n" if command[0] == "hostname" else ""
         return 0, ""
+
+
+def _creation_order(obj: dict) -> int:
+    """Namespaces, then CRDs, then built-in objects, then custom resources (which need their CRD)."""
+    kind, group = obj.get("kind"), str(obj.get("apiVersion", "")).rpartition("/")[0]
+    if kind == "Namespace":
+        return 0
+    if kind == "CustomResourceDefinition":
+        return 1
+    return 3 if "." in group and not group.endswith(".k8s.io") else 2
 
 
 def _is_istio(obj: dict) -> bool:
