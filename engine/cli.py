@@ -122,8 +122,10 @@ def run(file: str, var: tuple, vars_file: tuple, dry_run: bool, yes: bool, max_p
             from .planview import dry_run_text
             click.echo(dry_run_text(prepared, max_parallel))
             return
-        code = _execute(prepared, run_dir, run_id, max_parallel=max_parallel, no_rollback=no_rollback, yes=yes,
-                        output=output, quiet=quiet)
+        from .runs import Attempt, Presentation, start_run
+        attempt = Attempt(max_parallel=max_parallel, no_rollback=no_rollback, yes=yes, confirm=_confirm_fn(yes))
+        code = start_run(prepared, _runs_dir(runs_dir), run_id, attempt, Presentation(output=output, quiet=quiet),
+                         extra_meta={"context": context, "kubeconfig": kubeconfig, "emulate": emulator is not None})
         if emulator is not None and output == "text":
             click.echo(emulator.format_downtime_report())
     sys.exit(code)
@@ -139,48 +141,71 @@ def _start_emulator(cluster: str | None, stack: ExitStack):
     return emulator
 
 
-def _execute(prepared, run_dir: Path, run_id: str, *, max_parallel: int, no_rollback: bool, yes: bool,
-             output: str, quiet: bool) -> int:
-    from .events import Fanout
-    from .reporter import TextReporter, summary_table
-    from .runner import Runner
-    run_dir.mkdir(parents=True, exist_ok=True)
-    sink = Fanout(TextReporter(show_output=not quiet) if output == "text" else JsonLinesReporter())
-    runner = Runner(prepared, sink=sink, run_dir=run_dir, max_parallel=max_parallel, no_rollback=no_rollback,
-                    confirm=_confirm_fn(yes))
-    presses = {"n": 0}
-
-    def on_signal(signum, frame) -> None:
-        presses["n"] += 1
-        name = signal.Signals(signum).name
-        if presses["n"] == 1:
-            click.echo(f"\n{name}: no new steps; stopping running ones, then rolling back "
-                       f"(again to abandon the rollback)", err=True)
-            runner.interrupt()
-        else:
-            click.echo(f"\n{name} again: abandoning the rest of the rollback", err=True)
-            runner.abandon.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        summary = runner.run()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    if output == "text":
-        click.echo("")
-        click.echo(summary_table(summary))
-        click.echo(f"run {run_id}: {run_dir}")
-    return summary.exit_code
+def _journal_options(fn):
+    fn = click.option("--runs-dir", type=click.Path(file_okay=False),
+                      help="The journal directory [PLAYBOOK_RUNS_DIR or .playbook/runs].")(fn)
+    return fn
 
 
-class JsonLinesReporter:
-    """One JSON object per event on stdout, for CI systems."""
+@cli.command("runs")
+@_journal_options
+def runs_command(runs_dir: str | None) -> None:
+    """List the runs in the journal: status, age, playbook, failed step."""
+    from .runs import format_runs, list_runs
+    rows = list_runs(_runs_dir(runs_dir))
+    click.echo(format_runs(rows) if rows else f"no runs in {_runs_dir(runs_dir)}")
 
-    def emit(self, event) -> None:
-        sys.stdout.write(json.dumps({"event": event.kind, "step": event.key, "time": round(event.time, 3),
-                                     **event.data}, default=str) + "\n")
-        sys.stdout.flush()
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@_journal_options
+def show(run_id: str, runs_dir: str | None) -> None:
+    """Show one run: inputs, timeline of every event, and each step's status (RUN may be a prefix or `last`)."""
+    from .runs import find_run, show_run
+    click.echo(show_run(find_run(_runs_dir(runs_dir), run_id)))
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--var", multiple=True, metavar="KEY=VALUE", help="Give a secret input again (the journal masks them).")
+@click.option("--yes", "-y", is_flag=True, help="Answer yes to every confirmation.")
+@click.option("--max-parallel", type=click.IntRange(1, 256), default=None, help="Most steps at once [as the run].")
+@click.option("--no-rollback", is_flag=True, help="On failure, leave things as they are (roll back later).")
+@click.option("--context", help="Kubernetes context [as the run].")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubeconfig [as the run].")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="Do not stream step output.")
+@_journal_options
+def resume(run_id: str, var: tuple, yes: bool, max_parallel: int | None, no_rollback: bool, context: str | None,
+           kubeconfig: str | None, output: str, quiet: bool, runs_dir: str | None) -> None:
+    """Continue a failed, interrupted or killed run: keep what succeeded, re-check guards, run the rest."""
+    from .plugins.base import RunOptions
+    from .runs import Attempt, Presentation, resume_run
+    cli_vars, cli_raw = _parse_vars(var)
+    options = RunOptions(context=context, kubeconfig=kubeconfig, interactive=sys.stdin.isatty(), assume_yes=yes)
+    attempt = Attempt(max_parallel=max_parallel or 0, no_rollback=no_rollback, yes=yes, confirm=_confirm_fn(yes))
+    sys.exit(resume_run(_runs_dir(runs_dir), run_id, cli_vars=cli_vars, cli_raw=cli_raw, options=options,
+                        attempt=attempt, present=Presentation(output=output, quiet=quiet)))
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--var", multiple=True, metavar="KEY=VALUE", help="Give a secret input again (the journal masks them).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--context", help="Kubernetes context [as the run].")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubeconfig [as the run].")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="Do not stream step output.")
+@_journal_options
+def rollback(run_id: str, var: tuple, yes: bool, context: str | None, kubeconfig: str | None, output: str,
+             quiet: bool, runs_dir: str | None) -> None:
+    """Undo a run (finished, failed, interrupted or killed): each compensation not yet done, newest first."""
+    from .plugins.base import RunOptions
+    from .runs import Presentation, rollback_run
+    cli_vars, cli_raw = _parse_vars(var)
+    options = RunOptions(context=context, kubeconfig=kubeconfig, interactive=sys.stdin.isatty(), assume_yes=yes)
+    sys.exit(rollback_run(_runs_dir(runs_dir), run_id, cli_vars=cli_vars, cli_raw=cli_raw, options=options,
+                          yes=yes, present=Presentation(output=output, quiet=quiet)))
 
 
 @cli.command()

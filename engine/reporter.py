@@ -1,6 +1,7 @@
 """Turning run events into text for people (the only place a run prints)."""
 from __future__ import annotations
 
+import json
 import sys
 from typing import IO
 
@@ -24,42 +25,74 @@ class TextReporter:
         self.stream.flush()
 
     def emit(self, e: Event) -> None:
-        d = e.data
-        k = e.kind
-        if k == "run_started":
-            self._print(f"playbook {d['playbook']}: {d['steps']} steps, up to {d['max_parallel']} at once")
-        elif k == "step_started":
-            action = f"  {d['action']}" if d.get("action") else ""
-            self._print(f"▶ {e.key} [{d.get('uses')}]{action}")
-        elif k == "step_output" and self.show_output:
-            self._print(f"  {e.key} │ {d['line']}")
-        elif k == "step_retry":
-            self._print(f"↻ {e.key} attempt {d['attempt']} failed ({d['message']}); again in "
-                        f"{format_duration(d['delay'])}")
-        elif k == "step_succeeded":
-            self._print(f"✔ {e.key} ({format_duration(d['duration'] or 0)})")
-        elif k == "step_failed":
-            tolerated = " — continuing (continue_on_error)" if d.get("continue_on_error") else ""
-            self._print(f"✘ {e.key} failed ({format_duration(d.get('duration') or 0)}): {d['message']}{tolerated}")
-            if d.get("stderr_tail") and not self.show_output:
-                for line in d["stderr_tail"].splitlines():
-                    self._print(f"    {line}")
-        elif k == "step_skipped":
-            self._print(f"↷ {e.key} skipped ({d['reason']})")
-        elif k == "run_stopped":
-            self._print(f"■ stopped before {e.key}: {d['reason']} — re-run with --yes or from a terminal")
-        elif k == "rollback_begun":
-            self._print(f"↺ rolling back: undoing the {d['steps']} started steps in reverse order")
-        elif k == "rollback_started":
-            self._print(f"⟲ {e.key} rollback [{d['uses']}]  {d['action']}")
-        elif k == "rollback_succeeded":
-            self._print(f"✔ {e.key} rolled back")
-        elif k == "rollback_failed":
-            self._print(f"✘ {e.key} rollback FAILED: {d['message']}")
-        elif k == "rollback_abandoned":
-            self._print(f"✘ {e.key} rollback abandoned")
-        elif k == "run_finished":
-            self._print(conclusion(d))
+        if e.kind == "step_output" and not self.show_output:
+            return
+        line = event_line(e, stderr_tail=not self.show_output)
+        if line is not None:
+            self._print(line)
+
+
+class JsonLinesReporter:
+    """One JSON object per event (the journal's shape) on stdout, for CI systems."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def emit(self, e: Event) -> None:
+        from .journal import event_record
+        self.stream.write(json.dumps(event_record(e), default=str, ensure_ascii=False) + "\n")
+        self.stream.flush()
+
+
+def event_line(e: Event, *, stderr_tail: bool = True) -> str | None:
+    """The text for one event (a few lines at most), or None for events people need not see."""
+    d = e.data
+    k = e.kind
+    if k == "run_started":
+        return f"playbook {d['playbook']}: {d['steps']} steps, up to {d['max_parallel']} at once"
+    if k == "attempt_started":
+        kept = f", keeping {_steps(len(d['kept']))} that succeeded" if d.get("kept") else ""
+        undo = f", {_steps(len(d['steps']))} to undo" if d.get("steps") else ""
+        return f"— {d.get('command')}{kept}{undo}"
+    if k == "step_started":
+        action = f"  {d['action']}" if d.get("action") else ""
+        return f"▶ {e.key} [{d.get('uses')}]{action}"
+    if k == "step_output":
+        return f"  {e.key} │ {d['line']}"
+    if k == "step_retry":
+        return (f"↻ {e.key} attempt {d['attempt']} failed ({d['message']}); again in "
+                f"{format_duration(d['delay'])}")
+    if k == "step_succeeded":
+        return f"✔ {e.key} ({format_duration(d['duration'] or 0)})"
+    if k == "step_failed":
+        tolerated = " — continuing (continue_on_error)" if d.get("continue_on_error") else ""
+        lines = [f"✘ {e.key} failed ({format_duration(d.get('duration') or 0)}): {d['message']}{tolerated}"]
+        if d.get("stderr_tail") and stderr_tail:
+            lines += [f"    {line}" for line in d["stderr_tail"].splitlines()]
+        return "\n".join(lines)
+    if k == "step_skipped":
+        return f"↷ {e.key} skipped ({d['reason']})"
+    if k == "step_kept":
+        return f"= {e.key} kept ({d.get('reason', 'succeeded earlier')})"
+    if k == "run_stopped":
+        return f"■ stopped before {e.key}: {d['reason']} — re-run with --yes or from a terminal"
+    if k == "rollback_begun":
+        return f"↺ rolling back: undoing {_steps(d['steps'])} in reverse start order"
+    if k == "rollback_started":
+        return f"⟲ {e.key} rollback [{d['uses']}]  {d['action']}"
+    if k == "rollback_succeeded":
+        return f"✔ {e.key} rolled back"
+    if k == "rollback_failed":
+        return f"✘ {e.key} rollback FAILED: {d['message']}"
+    if k == "rollback_abandoned":
+        return f"✘ {e.key} rollback abandoned"
+    if k == "run_finished":
+        return conclusion(d)
+    return None
+
+
+def _steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
 
 
 def conclusion(d: dict) -> str:
@@ -70,6 +103,11 @@ def conclusion(d: dict) -> str:
         return "run succeeded (exit 0)"
     if reason == "stopped":
         return f"run stopped for confirmation; nothing was rolled back (exit {code})"
+    if reason in ("rolled_back", "rollback_failed"):  # `playbook rollback` of an earlier run
+        if d.get("rollback_failed"):
+            return (f"rollback FAILED for {', '.join(d['rollback_failed'])} — manual attention needed, or "
+                    f"`playbook rollback` again after mending (exit {code})")
+        return f"rollback completed: {_steps(len(d.get('rolled_back') or []))} undone (exit {code})"
     if d.get("rollback_failed"):
         return (f"run {reason} at {failed}; rollback FAILED for {', '.join(d['rollback_failed'])} — "
                 f"manual attention needed (exit {code})")

@@ -53,6 +53,10 @@ def roll_back(runner: "Runner", started: list[str], abandon: threading.Event) ->
             continue
         timeout = action.timeout or node.spec.timeout
         runner.emit(Event("rollback_started", key, {"uses": action.uses, "action": runner.mask(description)}))
+        if abandon.is_set():  # e.g. the journal could not record the start: do not act unrecorded
+            result.rollback, result.rollback_message = "failed", "abandoned"
+            failed.append(key)
+            continue
         ctx = StepContext(key=key, timeout=timeout, cancel=abandon, run_dir=runner.run_dir, options=runner.options,
                           emit=runner.output_emitter(key), evaluate=lambda e: prepared.renderer.evaluate(e, scope),
                           mask=runner.mask, deadline=time.time() + timeout if timeout else None)

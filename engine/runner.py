@@ -9,9 +9,10 @@ import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from .errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROLLBACK_FAILED, EXIT_STOPPED, PlaybookError)
+from .errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROLLBACK_FAILED, EXIT_STOPPED, JournalError,
+                     PlaybookError)
 from .events import Event, EventSink
 from .graph import Frame, Node
 from .model import Action
@@ -31,7 +32,10 @@ class Runner:
     """Runs one prepared playbook once."""
 
     def __init__(self, prepared: Prepared, *, sink: EventSink, run_dir: Path, max_parallel: int = 4,
-                 no_rollback: bool = False, confirm: ConfirmFn | None = None) -> None:
+                 no_rollback: bool = False, confirm: ConfirmFn | None = None,
+                 prior: Mapping[str, StepResult] | None = None, started: list[str] | None = None) -> None:
+        """`prior` and `started` come from the journal of an earlier attempt (resume, rollback): steps that
+        succeeded there are kept, not run again, and every step started there is rolled back on failure."""
         self.prepared = prepared
         self.options: RunOptions = prepared.options
         self.sink = sink
@@ -42,7 +46,14 @@ class Runner:
         self.cancel = threading.Event()  # stop forward work: Ctrl-C, SIGTERM
         self.abandon = threading.Event()  # stop rollback work too
         self.results: dict[str, StepResult] = {k: StepResult(k) for k in prepared.plan.nodes}
-        self.started: list[str] = []
+        self.kept: set[str] = set()
+        for key, result in (prior or {}).items():
+            if key in self.results:
+                self.results[key] = result
+                if result.status == SUCCEEDED:
+                    self.kept.add(key)
+        self.started: list[str] = [k for k in (started or []) if k in self.results]
+        self.journal_error: JournalError | None = None
         self._frame_gate: dict[int, tuple[str, str]] = {}
         self._secrets = sorted(prepared.inputs.secret_values(), key=len, reverse=True)
         self._emit_lock = threading.Lock()
@@ -54,9 +65,26 @@ class Runner:
             text = text.replace(secret, "***")
         return text
 
+    def mask_data(self, value: Any) -> Any:
+        """`value` with secrets masked in every string inside it."""
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, dict):
+            return {k: self.mask_data(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.mask_data(v) for v in value]
+        return value
+
     def emit(self, event: Event) -> None:
         with self._emit_lock:
-            self.sink.emit(event)
+            try:
+                self.sink.emit(event)
+            except JournalError as err:
+                # An unrecorded step must not start: remember the first failure and stop all forward work.
+                if self.journal_error is None:
+                    self.journal_error = err
+                self.cancel.set()
+                self.abandon.set()
 
     def output_emitter(self, key: str) -> Callable[[str, str], None]:
         return lambda stream, line: self.emit(Event("step_output", key, {"stream": stream, "line": self.mask(line)}))
@@ -93,8 +121,9 @@ class Runner:
         renderer = self.prepared.renderer
         if when is not None and not renderer.evaluate(when, scope):
             return "skip", f"when: {when}"
-        if confirm:
-            prompt = str(renderer.render(confirm, scope))
+        # A prompt that renders empty asks nothing: `confirm: "{{ 'Go?' if item.confirm else '' }}"` makes it optional.
+        prompt = str(renderer.render(confirm, scope)).strip() if confirm else ""
+        if prompt:
             answer = self.confirm(prompt)
             if answer is None:
                 return "stop", f"needs confirmation: {prompt}"
@@ -165,6 +194,13 @@ class Runner:
         o = result.outcome
         data = {"duration": result.duration, "rc": o.rc if o else None, "attempts": result.attempts,
                 "message": self.mask(o.message if o else "")}
+        # What resume and rollback need to rebuild `steps.<id>` and natural rollbacks (masked for the journal).
+        if result.args is not None:
+            data["args"] = self.mask_data(result.args)
+        if o is not None and o.argv:
+            data["argv"] = [self.mask(a) for a in o.argv]
+        if o is not None and o.outputs:
+            data["outputs"] = self.mask_data(o.outputs)
         if result.status == FAILED:
             node = self.prepared.plan.nodes[key]
             data["stderr_tail"] = self.mask("\n".join((o.stderr or "").strip().splitlines()[-5:])) if o else ""
@@ -210,6 +246,10 @@ class Runner:
                     order, key = heapq.heappop(ready)
                     node = plan.nodes[key]
                     result = self.results[key]
+                    if key in self.kept:
+                        self.emit(Event("step_kept", key, {"reason": "succeeded in an earlier attempt"}))
+                        release(key)
+                        continue
                     try:
                         decision, reason = self._gate(node)
                     except PlaybookError as err:
@@ -224,9 +264,16 @@ class Runner:
                         self.emit(Event("run_stopped", key, {"reason": self.mask(reason)}))
                         break
                     result.status, result.started = RUNNING, time.time()
+                    if key in self.started:  # started in an earlier attempt: its rollback still runs once
+                        self.started.remove(key)
                     self.started.append(key)
                     self.emit(Event("step_started", key, {"uses": node.spec.uses, "name": node.spec.name,
                                                           "action": self._describe(node)}))
+                    if self.journal_error is not None:
+                        result.status, result.started = PENDING, None
+                        self.started.remove(key)
+                        stop = "journal"
+                        break
                     if decision == "fail":
                         result.outcome = Outcome(ok=False, message=reason)
                         result.status, result.ended = FAILED, time.time()
@@ -256,6 +303,12 @@ class Runner:
         for key, result in self.results.items():
             if result.status == PENDING:
                 result.status = NOT_RUN
+        if stop is None and self.journal_error is not None:
+            stop = "journal"
+        if stop == "journal":
+            # Nothing more may happen unrecorded, rollback included: the journal as written is left for
+            # `playbook resume` or `playbook rollback` once the disk is mended.
+            raise self.journal_error
         return self._conclude(stop, failed)
 
     def _run_guarded(self, node: Node) -> StepResult:
@@ -267,6 +320,20 @@ class Runner:
                                      f"'{node.spec.uses}':\n{traceback.format_exc()}")
             result.status, result.ended = FAILED, time.time()
             return result
+
+    def roll_back_started(self) -> RunSummary:
+        """Only undo: run the compensations of `started` (from an earlier attempt) in reverse start order."""
+        self.emit(Event("rollback_begun", None, {"steps": len(self.started)}))
+        rolled, rb_failed = roll_back(self, self.started, self.abandon)
+        code = EXIT_ROLLBACK_FAILED if rb_failed else EXIT_OK
+        reason = "rollback_failed" if rb_failed else "rolled_back"
+        self.emit(Event("run_finished", None, {"exit_code": code, "reason": reason, "failed": [],
+                                               "rolled_back": rolled, "rollback_failed": rb_failed,
+                                               "no_rollback": False}))
+        if self.journal_error is not None:
+            raise self.journal_error
+        return RunSummary(exit_code=code, reason=reason, results=self.results, rollback_failed=rb_failed,
+                          rolled_back=rolled)
 
     def _conclude(self, stop: str | None, failed: list[str]) -> RunSummary:
         rolled: list[str] = []
@@ -289,4 +356,6 @@ class Runner:
         self.emit(Event("run_finished", None, {"exit_code": code, "reason": reason, "failed": failed,
                                                "rolled_back": rolled, "rollback_failed": rb_failed,
                                                "no_rollback": self.no_rollback}))
+        if self.journal_error is not None:
+            raise self.journal_error
         return summary

@@ -1,0 +1,533 @@
+"""The run journal: one directory per run, the audit record of the change and what resume and rollback read.
+
+A run directory (`<runs dir>/<run id>/`) holds `meta.json` (who, what, options, plan fingerprints),
+`playbook.yaml` (the playbook as run), `inputs.json` (resolved inputs, secrets masked), `events.jsonl`
+(append-only, one JSON object per event, flushed and fsynced before the engine goes on), `state.json` (a
+summary rewritten atomically) and `output/` (each step's captured stdout and stderr).
+
+`JournalSink` writes; it is the first sink of a run so that `step_started` is on disk before the step
+runs. `RunsLock` keeps a second writer out of a runs directory. `read_journal` replays a run directory.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import JournalError
+from .events import Event
+
+FORMAT = 1
+META, PLAYBOOK, INPUTS, EVENTS, STATE, OUTPUT, LOCK = (
+    "meta.json", "playbook.yaml", "inputs.json", "events.jsonl", "state.json", "output", ".lock")
+MASK = "***"
+# Events after which the state summary is rewritten (output lines and retries are too frequent to matter).
+_STATE_KINDS = {"run_started", "step_succeeded", "step_failed", "step_skipped", "step_kept", "run_stopped",
+                "rollback_begun", "rollback_succeeded", "rollback_failed", "rollback_abandoned", "run_finished"}
+_MEND = "free space or mend permissions, then `playbook resume {run}` or `playbook rollback {run}`"
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    """An event as one JSON object: the shape of the journal's lines and of `--output json`."""
+    return {"event": event.kind, "step": event.key, "time": round(event.time, 3), **event.data}
+
+
+def _oserror_text(err: OSError) -> str:
+    if err.errno == errno.ENOSPC:
+        return "no space left on device"
+    if err.errno == errno.EROFS:
+        return "read-only file system"
+    return err.strerror or str(err)
+
+
+def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
+    """Replace `path` with `text` so a reader sees the old or the new file, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        if durable:
+            os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def output_name(key: str) -> str:
+    """A file name for a step key (keys may hold `/` or `:` from for_each items)."""
+    return re.sub(r"[^A-Za-z0-9._\[\]=@+-]", lambda m: "%%%02X" % ord(m.group()), key)
+
+
+def mask_inputs(values: dict[str, Any], secrets: set[str]) -> dict[str, Any]:
+    return {k: (MASK if k in secrets and v not in (None, "") else v) for k, v in values.items()}
+
+
+# -- the lock ------------------------------------------------------------------------------------------
+
+
+class RunsLock:
+    """An exclusive lock on a runs directory, held by `run`, `resume` and `rollback` while they write.
+
+    flock is released by the kernel when the holder dies, SIGKILL included, so there is never a stale lock.
+    """
+
+    def __init__(self, runs_dir: Path) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.path = self.runs_dir / LOCK
+        self._fh: IO[str] | None = None
+
+    def acquire(self, run_id: str, command: str) -> None:
+        """Take the lock or raise JournalError naming the run that holds it."""
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+", encoding="utf-8")
+        except OSError as err:
+            raise JournalError(f"cannot write the run journal in {self.runs_dir}: {_oserror_text(err)}",
+                               hint="pass --runs-dir DIR (or PLAYBOOK_RUNS_DIR) to journal somewhere writable"
+                               ) from None
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fh)
+            fh.close()
+            who = (f"run {holder.get('run_id')} (`playbook {holder.get('command')}`, pid {holder.get('pid')}, "
+                   f"since {holder.get('since')})") if holder else "another playbook process"
+            raise JournalError(f"the journal directory {self.runs_dir} is in use by {who}",
+                               hint="one run at a time per journal directory: wait for it to end, or pass "
+                                    "--runs-dir DIR to journal elsewhere") from None
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps({"pid": os.getpid(), "run_id": run_id, "command": command,
+                                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
+            fh.flush()
+        except OSError as err:
+            fh.close()
+            raise JournalError(f"cannot write the run journal in {self.runs_dir}: {_oserror_text(err)}") from None
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing drops the flock
+            self._fh = None
+
+    def __enter__(self) -> "RunsLock":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def lock_holder(runs_dir: Path) -> dict[str, Any] | None:
+    """Who holds the runs directory's lock now, or None when nobody does."""
+    path = Path(runs_dir) / LOCK
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(fh) or {}
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return None
+
+
+def _read_holder(fh: IO[str]) -> dict[str, Any]:
+    try:
+        fh.seek(0)
+        return json.loads(fh.read() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+# -- the state every reader and the writer share -----------------------------------------------------
+
+
+@dataclass
+class StepState:
+    """What the journal says about one step."""
+
+    key: str
+    status: str = "pending"  # running | succeeded | failed | skipped | rolled_back
+    uses: str | None = None
+    action: str = ""
+    started: float | None = None
+    ended: float | None = None
+    attempts: int = 0
+    rc: int | None = None
+    message: str = ""
+    args: Any = None
+    argv: list[str] | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    rollback: str | None = None  # running | succeeded | failed | abandoned
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.started is None or self.ended is None else self.ended - self.started
+
+
+@dataclass
+class RunState:
+    """A run folded from its events; `apply` is used by the writer (live) and readers (replay) alike."""
+
+    run_id: str = ""
+    playbook: str = ""
+    created: float | None = None
+    updated: float | None = None
+    steps: dict[str, StepState] = field(default_factory=dict)
+    start_order: list[str] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = True
+    last_finish: dict[str, Any] = field(default_factory=dict)
+    rollback_begun: bool = False
+    stopped_at: str | None = None
+
+    def step(self, key: str) -> StepState:
+        return self.steps.setdefault(key, StepState(key))
+
+    def apply(self, rec: dict[str, Any]) -> None:
+        kind, key, t = rec.get("event"), rec.get("step"), rec.get("time")
+        self.updated = t
+        if self.created is None:
+            self.created = t
+        if kind == "attempt_started":
+            self.attempts.append({"command": rec.get("command"), "time": t})
+            self.finished = False
+        elif kind == "run_started":
+            if self.finished:  # a plain `run`: no attempt_started precedes it
+                self.attempts.append({"command": "run", "time": t})
+            self.finished = False
+            self.playbook = rec.get("playbook", self.playbook)
+            self.stopped_at = None
+        elif kind == "step_started":
+            s = self.step(key)
+            s.status, s.started, s.ended = "running", t, None
+            s.uses, s.action = rec.get("uses"), rec.get("action", "")
+            s.attempts += 1
+            if key in self.start_order:
+                self.start_order.remove(key)
+            self.start_order.append(key)
+        elif kind == "step_retry":
+            self.step(key).attempts += 1
+        elif kind in ("step_succeeded", "step_failed"):
+            s = self.step(key)
+            s.status = "succeeded" if kind == "step_succeeded" else "failed"
+            s.ended, s.rc, s.message = t, rec.get("rc"), rec.get("message", "")
+            s.args, s.argv, s.outputs = rec.get("args"), rec.get("argv"), rec.get("outputs") or {}
+        elif kind == "step_skipped":
+            s = self.step(key)
+            s.status, s.message = "skipped", rec.get("reason", "")
+        elif kind == "run_stopped":
+            self.stopped_at = key
+        elif kind == "rollback_begun":
+            self.rollback_begun = True
+        elif kind == "rollback_started":
+            self.step(key).rollback = "running"
+        elif kind == "rollback_succeeded":
+            s = self.step(key)
+            s.rollback, s.status = "succeeded", "rolled_back"
+        elif kind == "rollback_failed":
+            s = self.step(key)
+            s.rollback, s.message = "failed", rec.get("message", s.message)
+        elif kind == "rollback_abandoned":
+            self.step(key).rollback = "abandoned"
+        elif kind == "run_finished":
+            self.finished = True
+            self.last_finish = rec
+
+    def status(self, live: bool = False) -> str:
+        """running | killed | succeeded | stopped | failed | interrupted | rolled_back | rollback_failed."""
+        if not self.finished:
+            return "running" if live else "killed"
+        fin = self.last_finish
+        reason = fin.get("reason", "")
+        if fin.get("rollback_failed") or reason == "rollback_failed":
+            return "rollback_failed"
+        if reason in ("failed", "interrupted") and not fin.get("no_rollback"):
+            return "rolled_back"
+        return reason or "unknown"
+
+    def failed_step(self) -> str | None:
+        """The step to look at: the first that failed in the last attempt, else one left running."""
+        failed = (self.last_finish.get("failed") or []) if self.finished else []
+        if failed:
+            return failed[0]
+        for key in reversed(self.start_order):
+            if self.steps[key].status in ("running", "failed"):
+                return key
+        return self.stopped_at
+
+    def to_undo(self) -> list[str]:
+        """Started steps (in start order) whose compensation has not yet succeeded."""
+        return [k for k in self.start_order if self.steps[k].rollback != "succeeded"]
+
+    def summary(self, live: bool = False) -> dict[str, Any]:
+        return {"format": FORMAT, "run_id": self.run_id, "playbook": self.playbook, "status": self.status(live),
+                "created": self.created, "updated": self.updated, "failed_step": self.failed_step(),
+                "attempts": self.attempts, "exit_code": self.last_finish.get("exit_code"),
+                "steps": {k: {"status": s.status, "attempts": s.attempts, "rc": s.rc, "duration": s.duration,
+                              "rollback": s.rollback} for k, s in self.steps.items()},
+                "start_order": self.start_order}
+
+
+# -- writing --------------------------------------------------------------------------------------------
+
+
+class JournalSink:
+    """The event sink that writes a run directory; a write it cannot make raises JournalError."""
+
+    def __init__(self, run_dir: Path, state: RunState | None = None, *, sync: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.state = state or RunState(run_id=self.run_dir.name)
+        self.sync = sync
+        self.broken: JournalError | None = None
+        self._lock = threading.Lock()
+        self._outputs: dict[tuple[str, str], IO[str]] = {}
+        self._fd: int | None = None
+
+    # creating and reopening
+
+    @classmethod
+    def create(cls, run_dir: Path, *, meta: dict[str, Any], playbook_text: str,
+               inputs: dict[str, Any]) -> "JournalSink":
+        """Make a new run directory with its meta, playbook copy and masked inputs; then open the log."""
+        run_dir = Path(run_dir)
+        sink = cls(run_dir)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if (run_dir / EVENTS).exists():
+                raise JournalError(f"{run_dir} already holds a run journal", hint="each run needs its own id")
+            write_atomic(run_dir / META, json.dumps({"format": FORMAT, **meta}, indent=2, default=str) + "\n")
+            write_atomic(run_dir / PLAYBOOK, playbook_text)
+            write_atomic(run_dir / INPUTS, json.dumps(inputs, indent=2, default=str) + "\n")
+        except OSError as err:
+            raise sink._error(err) from None
+        sink._open()
+        return sink
+
+    @classmethod
+    def reopen(cls, run_dir: Path) -> "JournalSink":
+        """Open an existing journal to append (resume, rollback), dropping a line torn by a crash."""
+        view = read_journal(run_dir)
+        sink = cls(run_dir, view.state)
+        path = Path(run_dir) / EVENTS
+        try:
+            with open(path, "rb+") as fh:
+                data = fh.read()
+                if data and not data.endswith(b"\n"):
+                    fh.truncate(data.rfind(b"\n") + 1)
+                    os.fsync(fh.fileno())
+        except OSError as err:
+            raise sink._error(err) from None
+        sink._open()
+        return sink
+
+    def _open(self) -> None:
+        try:
+            self._fd = os.open(self.run_dir / EVENTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            (self.run_dir / OUTPUT).mkdir(exist_ok=True)
+            if self.sync:
+                _fsync_dir(self.run_dir)
+        except OSError as err:
+            raise self._error(err) from None
+
+    def _error(self, err: OSError) -> JournalError:
+        run = self.run_dir.name
+        return JournalError(f"cannot write the run journal {self.run_dir}: {_oserror_text(err)}; "
+                            "the run stops rather than act unrecorded", hint=_MEND.format(run=run))
+
+    # the sink
+
+    def emit(self, event: Event) -> None:
+        if event.kind == "step_output":
+            self._output(event)
+            return
+        with self._lock:
+            if self.broken is not None:
+                raise self.broken
+            rec = event_record(event)
+            try:
+                self._append((json.dumps(rec, default=str, ensure_ascii=False) + "\n").encode("utf-8"))
+                self.state.apply(rec)
+                if event.kind in ("step_started", "step_retry"):
+                    self._rotate_output(event.key)
+                if event.kind in _STATE_KINDS:
+                    # A summary for people and tools; events.jsonl is the record, so no fsync here.
+                    write_atomic(self.run_dir / STATE, json.dumps(self.state.summary(live=True), indent=1,
+                                                                  default=str) + "\n", durable=False)
+            except OSError as err:
+                self.broken = self._error(err)
+                raise self.broken from None
+
+    def _append(self, data: bytes) -> None:
+        """One write per event (a crash leaves at most a torn last line, which readers drop), then fsync."""
+        if self._fd is None:
+            raise OSError(errno.EBADF, "the journal is closed")
+        written = os.write(self._fd, data)
+        if written != len(data):
+            raise OSError(errno.ENOSPC, "short write")
+        if self.sync:
+            os.fsync(self._fd)
+
+    def _output(self, event: Event) -> None:
+        # Called from the threads that read a child's pipes: never raise there. Output is flushed, not
+        # fsynced; a failure here breaks the journal and the next event stops the run.
+        stream = event.data.get("stream", "stdout")
+        try:
+            with self._lock:
+                fh = self._outputs.get((event.key, stream))
+                if fh is None:
+                    suffix = "err" if stream == "stderr" else "out"
+                    fh = open(self.run_dir / OUTPUT / f"{output_name(event.key)}.{suffix}", "a", encoding="utf-8")
+                    self._outputs[(event.key, stream)] = fh
+                fh.write(event.data.get("line", "") + "\n")
+                fh.flush()
+        except OSError as err:
+            if self.broken is None:
+                self.broken = self._error(err)
+
+    def _rotate_output(self, key: str | None) -> None:
+        """A new attempt gets fresh output files; earlier attempts' output is kept beside them (.1.out...)."""
+        if key is None:
+            return
+        for suffix in ("out", "err"):
+            fh = self._outputs.pop((key, "stderr" if suffix == "err" else "stdout"), None)
+            if fh is not None:
+                fh.close()
+            current = self.run_dir / OUTPUT / f"{output_name(key)}.{suffix}"
+            if current.exists():
+                n = 1
+                while (self.run_dir / OUTPUT / f"{output_name(key)}.{n}.{suffix}").exists():
+                    n += 1
+                os.replace(current, self.run_dir / OUTPUT / f"{output_name(key)}.{n}.{suffix}")
+
+    def update_meta(self, **changes: Any) -> None:
+        """Rewrite meta.json with `changes` (resume records the playbook it continued with)."""
+        try:
+            meta = json.loads((self.run_dir / META).read_text(encoding="utf-8"))
+            meta.update(changes)
+            write_atomic(self.run_dir / META, json.dumps(meta, indent=2, default=str) + "\n")
+        except (OSError, ValueError) as err:
+            raise JournalError(f"cannot update {self.run_dir / META}: {err}") from None
+
+    def archive_playbook(self, text: str) -> None:
+        """Keep the playbook copy as run so far (playbook.1.yaml...) and store the new one."""
+        try:
+            n = 1
+            while (self.run_dir / f"playbook.{n}.yaml").exists():
+                n += 1
+            os.replace(self.run_dir / PLAYBOOK, self.run_dir / f"playbook.{n}.yaml")
+            write_atomic(self.run_dir / PLAYBOOK, text)
+        except OSError as err:
+            raise self._error(err) from None
+
+    def close(self) -> None:
+        with self._lock:
+            for fh in self._outputs.values():
+                try:
+                    fh.close()
+                except OSError:
+                    pass
+            self._outputs.clear()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+# -- reading ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class JournalView:
+    """A run directory read back."""
+
+    run_dir: Path
+    meta: dict[str, Any]
+    inputs: dict[str, Any]
+    records: list[dict[str, Any]]
+    state: RunState
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    def playbook_text(self) -> str:
+        return (self.run_dir / PLAYBOOK).read_text(encoding="utf-8")
+
+    def output(self, key: str, stream: str = "stdout") -> str:
+        path = self.run_dir / OUTPUT / f"{output_name(key)}.{'err' if stream == 'stderr' else 'out'}"
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError:
+            return ""
+
+
+def read_journal(run_dir: Path) -> JournalView:
+    """Replay a run directory; a last line torn by a crash is ignored, any other damage is an error."""
+    run_dir = Path(run_dir)
+    try:
+        meta = json.loads((run_dir / META).read_text(encoding="utf-8"))
+        raw = (run_dir / EVENTS).read_bytes()
+    except FileNotFoundError:
+        raise JournalError(f"{run_dir} is not a run journal (no {META} or {EVENTS})") from None
+    except (OSError, ValueError) as err:
+        raise JournalError(f"cannot read the run journal {run_dir}: {err}") from None
+    try:
+        inputs = json.loads((run_dir / INPUTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        inputs = {}
+    lines = raw.split(b"\n")
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if number == len(lines):  # torn by a crash mid-write: that event never happened
+                break
+            raise JournalError(f"{run_dir / EVENTS}:{number}: not a JSON event; the journal is damaged",
+                               hint="inspect the file; lines after the damage cannot be trusted") from None
+    state = RunState(run_id=run_dir.name, playbook=meta.get("playbook", {}).get("name", ""),
+                     created=meta.get("created"))
+    for rec in records:
+        state.apply(rec)
+    return JournalView(run_dir=run_dir, meta=meta, inputs=inputs, records=records, state=state)
+
+
+def plan_fingerprints(prepared: Any) -> dict[str, dict[str, Any]]:
+    """Per leaf step: a hash of what it does (`uses`, `with`), of its rollback, and the steps it needs.
+
+    Stored at the start of a run so `resume` can say whether the playbook changed under steps that ran.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    graph = prepared.plan.graph
+    for key, node in prepared.plan.nodes.items():
+        spec = node.spec
+        rb = spec.rollback
+        out[key] = {"fp": _hash({"uses": spec.uses, "with": spec.args}),
+                    "rollback_fp": _hash({"uses": rb.uses, "with": rb.args} if rb else None),
+                    "needs": sorted(graph.predecessors(key))}
+    return out
+
+
+def _hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,0 +1,79 @@
+"""Notifications: an optional webhook, called with a small JSON body on failure, rollback and completion.
+
+The URL comes from the `notify_webhook` input or var of the playbook. A notification that cannot be
+delivered is reported as a note and never changes how the run goes.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Callable
+
+from .events import Event
+
+TIMEOUT = 5.0
+
+
+def notifier_for(url: Any, run_id: str, playbook: str, say: Callable[[str], None]) -> "WebhookNotifier | None":
+    """A notifier when `url` is an http(s) URL, else None (a bad URL is reported, not fatal)."""
+    if url in (None, ""):
+        return None
+    parts = urllib.parse.urlsplit(str(url))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        say(f"note: notify_webhook {parts.scheme or '?'}://… is not an http(s) URL; no notifications")
+        return None
+    return WebhookNotifier(str(url), run_id, playbook, say)
+
+
+class WebhookNotifier:
+    """An event sink that POSTs `failed`, `rolled_back` / `rollback_failed` and `finished` notifications."""
+
+    def __init__(self, url: str, run_id: str, playbook: str, say: Callable[[str], None],
+                 post: Callable[[str, bytes], None] | None = None) -> None:
+        self.url = url
+        self.run_id = run_id
+        self.playbook = playbook
+        self.say = say
+        self.post = post or _post
+        self._failed_sent = False
+        self._threads: list[threading.Thread] = []
+
+    def emit(self, e: Event) -> None:
+        d = e.data
+        if e.kind == "step_failed" and not d.get("continue_on_error") and not self._failed_sent:
+            self._failed_sent = True
+            self._send({"event": "failed", "step": e.key, "message": d.get("message", "")}, wait=False)
+        elif e.kind == "run_finished":
+            if d.get("rolled_back") or d.get("rollback_failed"):
+                kind = "rollback_failed" if d.get("rollback_failed") else "rolled_back"
+                self._send({"event": kind, "rolled_back": d.get("rolled_back") or [],
+                            "rollback_failed": d.get("rollback_failed") or []}, wait=False)
+            self._send({"event": "finished", "status": d.get("reason"), "exit_code": d.get("exit_code"),
+                        "failed": d.get("failed") or []}, wait=True)
+
+    def _send(self, body: dict[str, Any], *, wait: bool) -> None:
+        payload = json.dumps({"run": self.run_id, "playbook": self.playbook, **body}).encode("utf-8")
+        # A slow receiver must not hold up the steps; the last one is waited for so it leaves before exit.
+        thread = threading.Thread(target=self._deliver, args=(payload, body["event"]), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        if wait:
+            for t in self._threads:
+                t.join(TIMEOUT + 1)
+
+    def _deliver(self, payload: bytes, kind: str) -> None:
+        try:
+            self.post(self.url, payload)
+        except (OSError, ValueError) as err:
+            host = urllib.parse.urlsplit(self.url).netloc  # the path may hold a token: never print it
+            self.say(f"note: the {kind} notification to {host} failed: {getattr(err, 'reason', err)}")
+
+
+def _post(url: str, payload: bytes) -> None:
+    request = urllib.request.Request(url, data=payload, method="POST",
+                                     headers={"Content-Type": "application/json", "User-Agent": "playbook"})
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - the user's own URL
+        response.read(1024)

@@ -1,0 +1,130 @@
+"""Live progress on a terminal: finished events scroll by, and below them a block redrawn in place shows
+the graph's steps with their state, each running step's elapsed time and its last line of output.
+
+Used instead of the plain `TextReporter` when stdout is a terminal; it prints nothing else.
+"""
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from typing import IO, Callable
+
+from .durations import format_duration
+from .events import Event
+from .reporter import event_line
+
+_MARK = {"pending": "·", "running": "▶", "succeeded": "✔", "failed": "✘", "skipped": "↷", "kept": "=",
+         "rolling_back": "⟲", "rolled_back": "⟲", "rollback_failed": "✘"}
+_SPIN = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+_STATE_OF = {"step_started": "running", "step_succeeded": "succeeded", "step_failed": "failed",
+             "step_skipped": "skipped", "step_kept": "kept", "rollback_started": "rolling_back",
+             "rollback_succeeded": "rolled_back", "rollback_failed": "rollback_failed"}
+
+
+class LiveReporter:
+    """An event sink drawing a live block at the bottom of a terminal (ANSI cursor movement only)."""
+
+    def __init__(self, stream: IO[str], keys: list[str], *, show_output: bool = True,
+                 clock: Callable[[], float] = time.time, size: tuple[int, int] | None = None,
+                 tick: float = 0.25) -> None:
+        self.stream = stream
+        self.keys = list(keys)
+        self.show_output = show_output
+        self.clock = clock
+        self.size = size
+        self.state: dict[str, str] = {k: "pending" for k in self.keys}
+        self.since: dict[str, float] = {}
+        self.last_line: dict[str, str] = {}
+        self._drawn = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._tick = tick
+
+    # the sink
+
+    def emit(self, e: Event) -> None:
+        with self._lock:
+            if e.kind == "step_output":
+                if e.data.get("line", "").strip():
+                    self.last_line[e.key] = e.data["line"]
+                self._redraw()
+                return
+            if e.key in self.state and e.kind in _STATE_OF:
+                self.state[e.key] = _STATE_OF[e.kind]
+                if e.kind in ("step_started", "rollback_started"):
+                    self.since[e.key] = e.time
+                    self.last_line.pop(e.key, None)
+            line = event_line(e, stderr_tail=True)
+            self._clear()
+            if line is not None:
+                self.stream.write(line + "\n")
+            if e.kind == "run_finished":
+                self._drawn = 0
+                self.stream.flush()
+                self._stop.set()
+                return
+            self._draw()
+        if self._ticker is None and e.kind in ("run_started", "attempt_started"):
+            self._ticker = threading.Thread(target=self._tick_loop, name="progress", daemon=True)
+            self._ticker.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(1.0)
+        with self._lock:
+            self._clear()
+            self.stream.flush()
+
+    # drawing
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(self._tick):
+            with self._lock:
+                self._redraw()
+
+    def _redraw(self) -> None:
+        self._clear()
+        self._draw()
+
+    def _clear(self) -> None:
+        if self._drawn:
+            # Up to the first line of the block, then erase to the end of the screen.
+            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
+            self._drawn = 0
+
+    def _draw(self) -> None:
+        lines = self.frame()
+        self.stream.write("".join(line + "\n" for line in lines))
+        self.stream.flush()
+        self._drawn = len(lines)
+
+    def frame(self) -> list[str]:
+        """The block as lines: a count line, then every step if they fit, else the running ones."""
+        cols, rows = self.size or shutil.get_terminal_size((100, 30))
+        now = self.clock()
+        counts: dict[str, int] = {}
+        for st in self.state.values():
+            counts[st] = counts.get(st, 0) + 1
+        done = sum(counts.get(s, 0) for s in ("succeeded", "skipped", "kept"))
+        head = f"── {done}/{len(self.keys)} done"
+        for label, st in (("running", "running"), ("failed", "failed"), ("rolling back", "rolling_back"),
+                          ("rolled back", "rolled_back")):
+            if counts.get(st):
+                head += f" · {counts[st]} {label}"
+        active = [k for k in self.keys if self.state[k] in ("running", "rolling_back")]
+        shown = self.keys if len(self.keys) + 1 <= max(3, rows // 2) else active
+        spin = _SPIN[int(now * 8) % len(_SPIN)]
+        lines = [head[:cols]]
+        for key in shown:
+            st = self.state[key]
+            if st in ("running", "rolling_back"):
+                elapsed = format_duration(max(0.0, now - self.since.get(key, now)))
+                tail = self.last_line.get(key, "") if self.show_output or st == "rolling_back" else ""
+                text = f" {spin} {key}  {elapsed}" + (f"  │ {tail}" if tail else "")
+            else:
+                text = f" {_MARK.get(st, '?')} {key}"
+            lines.append(text[:cols - 1])
+        return lines
