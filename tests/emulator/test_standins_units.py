@@ -9,6 +9,7 @@ from engine.emulator.standins.common import (CommandError, format_duration, matc
                                              strip_flags, table)
 from engine.emulator.standins.helm_charts import chart_name, render
 from engine.emulator.standins.helm_release import Release, decode, to_secret
+from engine.emulator.standins.helm_values import user_values
 from engine.emulator.standins.iop import build_plan, version_for
 from engine.emulator.standins.reports import render_proxy_versions
 
@@ -182,7 +183,7 @@ def test_help_and_version_say_they_are_the_emulator_stand_ins(monkeypatch, tmp_p
 
 
 def test_helm_set_values_are_typed_like_helm():
-    values = helm.user_values([], ["revision=1-20-0,pilot.replicaCount=2", "global.tag=1.20", "a.b=true"],
+    values = user_values([], ["revision=1-20-0,pilot.replicaCount=2", "global.tag=1.20", "a.b=true"],
                               ["c=42"])
     assert values == {"revision": "1-20-0", "pilot": {"replicaCount": 2}, "global": {"tag": "1.20"},
                       "a": {"b": True}, "c": "42"}

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from . import install, proxyconfig, reports, tags
+from . import analyze, install, proxyconfig, reports, tags
 from .common import STANDIN_NOTE, CommandError, Parser, fault_exit, parse_duration
 from .iop import build_plan
 from .kubeclient import ApiError, ConfigError, KubeClient
@@ -73,8 +73,8 @@ def build_parser() -> Parser:
     p.add_argument("-A", "--all-namespaces", action="store_true", help="Analyze all namespaces")
     p.add_argument("-n", "--namespace", default=None, help="Namespace to analyze")
     p.add_argument("-o", "--output", default="log", choices=["log", "json", "yaml"], help="Output format")
-    p.add_argument("--failure-threshold", default="Error", choices=list(reports.LEVELS), help="Exit non-zero at")
-    p.add_argument("--output-threshold", default="Info", choices=list(reports.LEVELS), help="Print from")
+    p.add_argument("--failure-threshold", default="Error", choices=list(analyze.LEVELS), help="Exit non-zero at")
+    p.add_argument("--output-threshold", default="Info", choices=list(analyze.LEVELS), help="Print from")
     p.add_argument("--use-kube", nargs="?", const="true", default="true", help=argparse.SUPPRESS)
     p.add_argument("--color", nargs="?", const="true", default="false", help=argparse.SUPPRESS)
     p.add_argument("-R", "--recursive", action="store_true", help=argparse.SUPPRESS)
@@ -173,13 +173,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                                     out=out)
     if cmd == "analyze":
         namespace = None if args.all_namespaces else (args.namespace or client.conn.namespace)
-        return reports.analyze(client, namespace=namespace, failure_threshold=args.failure_threshold,
+        return analyze.analyze(client, namespace=namespace, failure_threshold=args.failure_threshold,
                                output_threshold=args.output_threshold, output=args.output, out=out, err=err)
     if cmd == "tag" or (cmd == "x" and args.xcommand == "tag"):
         return _run_tag(client, args, out)
     if cmd == "x":
         if args.xcommand == "precheck":
-            return reports.precheck(client, out=out, err=err)
+            return analyze.precheck(client, out=out, err=err)
         if args.xcommand == "wait":
             resource = " ".join(args.resource) if args.resource else f"revision {args.revision or 'default'}"
             return reports.wait(client, condition=args.condition, revision=args.revision, resource=resource,
