@@ -141,7 +141,8 @@ class Controllers:
             if len([p for p in self._pods_of(rs)]) != rs["spec"].get("replicas", 0):
                 self._dirty_rs.add((rs["metadata"]["namespace"], rs["metadata"]["name"]))
         for d in self.store.list(DEPLOY):
-            self._dirty_deploy.add((d["metadata"]["namespace"], d["metadata"]["name"]))
+            if not _settled(d):  # only rollouts in flight have deadlines to check
+                self._dirty_deploy.add((d["metadata"]["namespace"], d["metadata"]["name"]))
         self.reconcile()
 
     def reconcile(self) -> None:
@@ -545,6 +546,16 @@ class Controllers:
                 ann[REVISION_ANN] = rev
                 d = self.store.put(DEPLOY, {**d, "metadata": {**d["metadata"], "annotations": ann}})
         self.api.update_status(self.api.registry.by_key(DEPLOY), {**d, "status": status})
+
+
+def _settled(d: dict) -> bool:
+    """Whether a Deployment's last status shows a finished rollout of its current generation."""
+    st = d.get("status") or {}
+    want = int(d["spec"].get("replicas", 1))
+    progressing = next((c for c in st.get("conditions") or [] if c["type"] == "Progressing"), {})
+    return (st.get("observedGeneration") == d["metadata"].get("generation") and st.get("replicas", 0) == want
+            and st.get("updatedReplicas", 0) == want and st.get("readyReplicas", 0) == want
+            and progressing.get("reason") in ("NewReplicaSetAvailable", None) and not d["spec"].get("paused"))
 
 
 def _ts(value: str) -> float:

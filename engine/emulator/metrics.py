@@ -124,9 +124,12 @@ class MeshMetrics:
                 "destination_service": service, "destination_service_name": dst,
                 "destination_service_namespace": dst_ns, "destination_cluster": "Kubernetes",
                 "request_protocol": "http", "response_flags": "-", "connection_security_policy": "mutual_tls"}
-        for _ in range(self.requests_per_pod):
-            failed = self._rng.random() < err
-            code = "503" if failed else "200"
-            lbl = {**base, "response_code": code, "response_flags": "UF" if failed else "-"}
-            self.requests.labels(**lbl).inc()
-            self.duration.labels(**lbl).observe(self._latency(p99))
+        failures = sum(1 for _ in range(self.requests_per_pod) if self._rng.random() < err)
+        for code, count in (("200", self.requests_per_pod - failures), ("503", failures)):
+            if not count:
+                continue
+            lbl = {**base, "response_code": code, "response_flags": "UF" if code == "503" else "-"}
+            self.requests.labels(**lbl).inc(count)
+            histogram = self.duration.labels(**lbl)
+            for _ in range(count):
+                histogram.observe(self._latency(p99))
