@@ -125,6 +125,8 @@ def test_install_creates_the_revision_kubectl_then_sees(emu, client, tmp_path):
 
 def test_injection_uses_the_new_revision_after_relabel_and_restart(emu, client, tmp_path):
     _set_up_revision(emu, tmp_path)
+    waited = run(emu, "istioctl", "experimental", "wait", "--for=distribution", "--revision=1-20-0", "--timeout=30s")
+    assert waited.stdout == "Resource revision 1-20-0 present on 2 out of 2 sidecars\n"  # the two gateway pods
     _migrate(client, "test-namespace", {"istio-injection": None, "istio.io/rev": "1-20-0"})
     status = run(emu, "istioctl", "proxy-status")
     assert status.returncode == 0, status.stderr

@@ -11,7 +11,7 @@ from engine.emulator.standins.helm_charts import chart_name, render
 from engine.emulator.standins.helm_release import Release, decode, to_secret
 from engine.emulator.standins.helm_values import user_values
 from engine.emulator.standins.iop import build_plan, version_for
-from engine.emulator.standins.reports import render_proxy_versions
+from engine.emulator.standins.reports import render_proxy_versions, wait_target
 
 REFERENCE_IOP = textwrap.dedent("""\
     apiVersion: install.istio.io/v1alpha1
@@ -214,3 +214,12 @@ def test_helm_charts_render_revisioned_istiod_and_a_named_gateway():
     assert chart_name("istio/base") == "base"
     with pytest.raises(CommandError, match="not found"):
         chart_name("istio/cni")
+
+
+def test_x_wait_names_its_target_like_istioctl():
+    assert wait_target(["virtual-service", "bar.prod"], "default") == (
+        "networking.istio.io/v1alpha3", "VirtualService", "prod", "bar")
+    assert wait_target(["vs", "bar"], "default")[2:] == ("default", "bar")
+    assert wait_target([], "default") is None
+    with pytest.raises(CommandError, match="type not-service is not recognized"):
+        wait_target(["not-service", "foo.default"], "default")

@@ -181,8 +181,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.xcommand == "precheck":
             return analyze.precheck(client, out=out, err=err)
         if args.xcommand == "wait":
-            resource = " ".join(args.resource) if args.resource else f"revision {args.revision or 'default'}"
-            return reports.wait(client, condition=args.condition, revision=args.revision, resource=resource,
+            return reports.wait(client, condition=args.condition, revision=args.revision, resource=args.resource,
                                 timeout=parse_duration(args.timeout), out=out)
         raise CommandError('unknown command "" for "istioctl experimental"')
     if cmd == "proxy-config":

@@ -138,22 +138,57 @@ def _proxy_diff(client: KubeClient, target: str, namespace: str | None, live: di
     return 0
 
 
-# -- x wait ----------------------------------------------------------------------------------------
+# -- x wait ---------------------------------------------------------------------------------------
 
-def wait(client: KubeClient, *, condition: str, revision: str | None, resource: str, timeout: float,
+_WAIT_TYPES = {
+    "virtualservice": ("networking.istio.io/v1alpha3", "VirtualService"),
+    "destinationrule": ("networking.istio.io/v1alpha3", "DestinationRule"),
+    "gateway": ("networking.istio.io/v1alpha3", "Gateway"),
+    "serviceentry": ("networking.istio.io/v1alpha3", "ServiceEntry"),
+    "sidecar": ("networking.istio.io/v1alpha3", "Sidecar"),
+    "envoyfilter": ("networking.istio.io/v1alpha3", "EnvoyFilter"),
+    "peerauthentication": ("security.istio.io/v1beta1", "PeerAuthentication"),
+    "authorizationpolicy": ("security.istio.io/v1beta1", "AuthorizationPolicy"),
+    "requestauthentication": ("security.istio.io/v1beta1", "RequestAuthentication"),
+}
+
+
+def wait_target(resource: list[str], default_namespace: str) -> tuple[str, str, str, str] | None:
+    """``virtualservice foo.default`` -> (apiVersion, kind, namespace, name); None for the revision-only form."""
+    if not resource:
+        return None
+    if len(resource) != 2:
+        raise CommandError(f"accepts 2 arg(s), received {len(resource)}")
+    typ = resource[0].lower().replace("-", "").rstrip("s") if resource[0].lower() != "vs" else "virtualservice"
+    if typ not in _WAIT_TYPES:
+        raise CommandError(f"type {resource[0]} is not recognized")
+    name, _, namespace = resource[1].partition(".")
+    return (*_WAIT_TYPES[typ], namespace or default_namespace, name)
+
+
+def wait(client: KubeClient, *, condition: str, revision: str | None, resource: list[str], timeout: float,
          out: TextIO) -> int:
-    """``--for=distribution``: wait until the revision's istiod is Ready; ``--for=delete``: until it is gone."""
+    """Wait until the revision's istiod is Ready (and the resource exists); ``--for=delete``: until it is gone.
+
+    The revision-only form (no resource) is the emulator's extension the reference guide uses.
+    """
+    target = wait_target(resource, client.conn.namespace)
+    label = "/".join(target) if target else f"revision {revision or 'default'}"
     rev_name = mesh.resolve_revision(revision or "default", mesh.tags(client))
     deadline = time.monotonic() + timeout
     while True:
-        rev = mesh.find_revision(client, rev_name)
-        done = (rev is None) if condition == "delete" else (rev is not None and rev.ready)
+        obj = client.get_or_none(*target[:2], target[3], target[2]) if target else None
+        if condition == "delete":
+            done = (obj is None) if target else mesh.find_revision(client, rev_name) is None
+        else:
+            rev = mesh.find_revision(client, rev_name)
+            done = rev is not None and rev.ready and (obj is not None or target is None)
         if done:
             break
         if time.monotonic() >= deadline:
-            raise CommandError(f"timeout expired before resource {resource} became effective on all sidecars")
+            raise CommandError(f"timeout expired before resource {label} became effective on all sidecars")
         time.sleep(0.1)
     if condition != "delete":
-        attached = [p for p in mesh.proxies(client) if p.revision == rev_name]
-        out.write(f"{resource} present on {len(attached)} out of {len(attached)} sidecars\n")
+        attached = len([p for p in mesh.proxies(client) if p.revision == rev_name])
+        out.write(f"Resource {label} present on {attached} out of {attached} sidecars\n")
     return 0
