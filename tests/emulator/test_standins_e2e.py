@@ -160,6 +160,12 @@ def test_uninstall_removes_exactly_the_revision_objects(emu, client, tmp_path):
     before = _inventory(client)
     _set_up_revision(emu, tmp_path)
     assert ("Deployment", "istio-system", "istiod-1-20-0") in _inventory(client)
+    # Removing a gateway needs a yes; with no terminal to answer, nothing is removed.
+    asked = run(emu, "istioctl", "uninstall", "--revision", "1-20-0")
+    assert asked.returncode == 1
+    assert "You are about to remove the following gateways: istio-ingressgateway-1-20-0." in asked.stdout
+    assert asked.stdout.endswith("Proceed? (y/N) Cancelled.\n")
+    assert ("Deployment", "istio-system", "istiod-1-20-0") in _inventory(client)
     removed = run(emu, "istioctl", "uninstall", "--revision", "1-20-0", "-y")
     assert removed.returncode == 0, removed.stderr
     assert "  Removed Deployment:istio-system:istiod-1-20-0." in removed.stdout

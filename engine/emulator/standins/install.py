@@ -160,15 +160,22 @@ def run_uninstall(client: KubeClient, revision: str | None, *, purge: bool, yes:
             obj = client.get_or_none(api_version, kind, name, ISTIO_NAMESPACE)
             if obj is not None:
                 targets.append({**obj, "apiVersion": api_version, "kind": kind})
-    attached = [p for p in mesh.proxies(client) if purge or p.revision == revision]
     message = "All Istio resources will be pruned from the cluster\n" if purge else ""
+    attached = [p.name for p in mesh.proxies(client) if p.revision == revision] if not purge else []
     if attached:
-        which = "any control plane revision" if purge else f"the control plane revision {revision}"
-        message += (f"There are still {len(attached)} proxies pointing to {which}:\n"
-                    + "".join(f"  {p.name}\n" for p in attached)
+        message += (f"There are still {len(attached)} proxies pointing to the control plane revision {revision}\n"
+                    + ("\n".join(attached) + "\n" if len(attached) <= 30 else "")
                     + "If you proceed with the uninstall, these proxies will become detached from any "
                       "control plane and will not function correctly.\n")
-    if not yes:
+    gateways = sorted(o["metadata"]["name"] for o in targets if o["kind"] == "Deployment"
+                      and (o["metadata"].get("labels") or {}).get("app") == "istio-ingressgateway")
+    if gateways and not purge:
+        message += (f"You are about to remove the following gateways: {', '.join(gateways)}. To avoid downtime, "
+                    "please quit this command and reinstall the gateway(s) with a revision that is not being "
+                    "removed from the cluster.\n")
+    if not targets and not purge:
+        out.write("No resources will be pruned from the cluster. Please double check the input configs\n")
+    elif not yes and message:
         if not confirm(message + "Proceed? (y/N)", out):
             out.write("Cancelled.\n")
             return 1
