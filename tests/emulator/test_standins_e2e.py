@@ -325,6 +325,8 @@ def test_an_uninstalled_revision_is_reinstalled_from_its_saved_operator(emu, cli
     assert client.get_or_none("apps/v1", "Deployment", "istiod", "istio-system") is None
     again = run(emu, "istioctl", "install", "-y", "--revision", "default", "-f", str(saved))
     assert again.returncode == 0, again.stderr
+    assert again.stdout.endswith("Made this installation the default for injection and validation.\n")
+    assert mesh.tags(client) == {"default": "default"}
     istiod = client.get("apps/v1", "Deployment", "istiod", "istio-system")
     assert istiod["spec"]["template"]["spec"]["containers"][0]["image"] == "docker.io/istio/pilot:1.19.3"
 

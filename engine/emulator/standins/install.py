@@ -113,8 +113,8 @@ def run_install(client: KubeClient, plan: InstallPlan, *, yes: bool, timeout: fl
         _create_or_replace(client, obj)
     out.write("✔ Installation complete\n")
     if not had_install or plan.revision == "default":
-        if not had_install:
-            _create_or_replace(client, tag_webhook("default", plan.revision))
+        # As istioctl does for a first install or the default revision: the default tag (re)points here.
+        client.apply(tag_webhook("default", plan.revision))
         out.write("Made this installation the default for injection and validation.\n")
     return 0
 
