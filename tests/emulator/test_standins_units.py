@@ -1,5 +1,7 @@
 """Unit-level behaviour of the istioctl/helm stand-ins: argv parsing, manifests, values, output shapes."""
 import io
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -223,3 +225,14 @@ def test_x_wait_names_its_target_like_istioctl():
     assert wait_target([], "default") is None
     with pytest.raises(CommandError, match="type not-service is not recognized"):
         wait_target(["not-service", "foo.default"], "default")
+
+
+def test_stand_ins_import_neither_the_kubernetes_client_nor_other_heavy_libraries():
+    # Start-up time: the stand-ins' own imports are stdlib + yaml; the rest is the package they live in.
+    code = ("import sys; import engine.emulator as e; before = set(sys.modules); "
+            "import engine.emulator.standins.istioctl, engine.emulator.standins.helm; "
+            "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
+            "print(sorted(new & {'kubernetes', 'aiohttp', 'jinja2', 'networkx', 'click', 'prometheus_client', "
+            "'jsonschema', 'asyncio'})); print('kubernetes' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split("\n")[:2] == ["[]", "False"], result.stderr
