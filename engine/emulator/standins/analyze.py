@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import TextIO
 
+import yaml
+
 from engine.emulator.istio_objects import ISTIO_NAMESPACE, REV_LABEL, injector_configmap_name
 
 from . import mesh
@@ -144,10 +146,12 @@ def analyze(client: KubeClient, *, namespace: str | None, failure_threshold: str
     target = "all namespaces" if namespace is None else f"namespace: {namespace}"
     msgs = analyze_messages(client, namespace)
     shown = [m for m in msgs if LEVELS[m.level] >= LEVELS[output_threshold]]
+    docs = [{"code": m.code, "level": m.level, "origin": m.origin, "message": m.text,
+             "documentationUrl": f"{ANALYSIS_URL}/{m.code.lower()}/"} for m in shown]
     if output == "json":
-        out.write(json.dumps([{"code": m.code, "level": m.level, "origin": m.origin, "message": m.text,
-                               "documentationUrl": f"{ANALYSIS_URL}/{m.code.lower()}/"} for m in shown],
-                             indent=2) + "\n")
+        out.write(json.dumps(docs, indent=2) + "\n")
+    elif output == "yaml":
+        out.write(yaml.safe_dump(docs, sort_keys=False) if docs else "[]\n")
     elif shown:
         out.write("".join(m.render() + "\n" for m in shown))
     else:
