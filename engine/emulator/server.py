@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, tables
+from . import discovery, errors, protobuf, tables
 from .api import CRD_KEY
 from .errors import ApiError
 from .resources import METRICS_GROUP, ResourceType
@@ -34,6 +34,7 @@ def _error(exc: ApiError) -> web.Response:
 
 
 def _wants_table(request: web.Request) -> bool:
+    """kubectl get asks for a Table first in its Accept list."""
     accept = request.headers.get("Accept", "")
     return "as=Table" in accept.split(",")[0]
 
@@ -42,6 +43,8 @@ async def _body(request: web.Request) -> Any:
     raw = await request.read()
     if not raw:
         return {}
+    if request.headers.get("Content-Type", "").startswith(protobuf.CONTENT_TYPE):
+        return protobuf.decode(raw)  # kubectl's typed client (``kubectl create namespace`` ...) sends protobuf
     try:
         return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:

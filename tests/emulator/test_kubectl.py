@@ -152,6 +152,28 @@ def test_create_twice_reports_already_exists(emu, tmp_path):
     assert 'configmaps "once" already exists' in again.stderr and "(AlreadyExists)" in again.stderr
 
 
+def test_kubectl_create_subcommands_send_protobuf_and_are_understood(emu):
+    """`kubectl create <kind>` uses the typed client, which only speaks protobuf for built-in kinds."""
+    assert kubectl(emu, "create", "namespace", "extra").stdout.strip() == "namespace/extra created"
+    kubectl(emu, "create", "deployment", "hello", "--image=nginx:1.25", "--replicas=3", "--port=8080",
+            "-n", "extra")
+    kubectl(emu, "create", "configmap", "cfg", "--from-literal=a=1", "-n", "extra")
+    kubectl(emu, "create", "secret", "generic", "sec", "--from-literal=pw=s3cret", "-n", "extra")
+    kubectl(emu, "create", "service", "nodeport", "hello", "--tcp=80:8080", "--node-port=30080", "-n", "extra")
+    kubectl(emu, "create", "serviceaccount", "robot", "-n", "extra")
+    d = _json(emu, "get", "deployment", "hello", "-n", "extra")
+    assert d["spec"]["replicas"] == 3 and d["spec"]["selector"] == {"matchLabels": {"app": "hello"}}
+    assert d["spec"]["template"]["spec"]["containers"][0]["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
+    assert _json(emu, "get", "cm", "cfg", "-n", "extra")["data"] == {"a": "1"}
+    secret = _json(emu, "get", "secret", "sec", "-n", "extra")
+    assert secret["data"] == {"pw": "czNjcmV0"} and secret["type"] == "Opaque"
+    port = _json(emu, "get", "svc", "hello", "-n", "extra")["spec"]["ports"][0]
+    assert (port["port"], port["targetPort"], port["nodePort"]) == (80, 8080, 30080)
+    assert _json(emu, "get", "sa", "robot", "-n", "extra")["metadata"]["namespace"] == "extra"
+    wait = kubectl(emu, "rollout", "status", "deployment/hello", "-n", "extra", "--timeout=20s")
+    assert wait.stdout.splitlines()[-1] == 'deployment "hello" successfully rolled out'
+
+
 def test_delete_deployment_cascades(emu):
     assert kubectl(emu, "delete", "deployment", "web", "-n", "apps").stdout.strip() == \
         'deployment.apps "web" deleted'
