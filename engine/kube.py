@@ -61,6 +61,10 @@ class ServerError(KubeError):
     status = 500
 
 
+class UnknownKind(KubeError):
+    """The cluster serves no resource type by that name (a typo, or a CRD that is not installed)."""
+
+
 class ClusterUnreachable(KubeError):
     """No answer from the API server (connection refused, DNS, timeout)."""
 
@@ -271,7 +275,7 @@ class Kube:
         key = kind.lower()
         found = table.get(key) or table.get(_SHORT.get(key, key))
         if found is None:
-            raise NotFound(f"the cluster does not serve a resource type '{kind}'",
+            raise UnknownKind(f"the cluster does not serve a resource type '{kind}'",
                            hint="see `kubectl api-resources`")
         return found
 

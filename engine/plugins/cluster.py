@@ -136,9 +136,6 @@ class ClusterTool(StepPlugin):
 
     def preflight(self, args: dict, options: RunOptions) -> list[str]:
         problems = []
-        given = [f for f in self.forms if f in args]
-        if len(given) != 1:
-            problems.append(form_message(self.name, self.forms, given))
         # A plan or a validation runs nothing, so it does not need the binary.
         if not options.dry_run and self.locate(options) is None:
             where = self.env_override
@@ -172,6 +169,11 @@ class ClusterTool(StepPlugin):
             return None
         keep = {k: args[k] for k in ("context", "kubeconfig") if k in args}
         return Action(uses=self.name, args={**undo, **keep})
+
+
+def exactly_one(forms: tuple[str, ...]) -> list[dict]:
+    """Schema alternatives saying that exactly one of the forms is given (so `validate` checks it)."""
+    return [{"required": [f]} for f in forms]
 
 
 def form_message(plugin: str, forms: tuple[str, ...], given: list[str]) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from .base import RunOptions, StepContext, to_arg
-from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, tool_query
+from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, exactly_one, tool_query
 
 RELEASE = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "description": "Release name."}
 _CHART_PROPS = {
@@ -44,6 +44,7 @@ class HelmPlugin(ClusterTool):
     schema = {
         "type": "object",
         "additionalProperties": False,
+        "oneOf": exactly_one(forms),
         "properties": {
             "args": ARGS_SCHEMA,
             "install": {"type": "object", "additionalProperties": False, "required": ["release", "chart"],
@@ -133,7 +134,10 @@ class HelmPlugin(ClusterTool):
         done = tool_query(self, args, ctx, ["status", str(spec["release"]), *self._ns(spec), "-o", "json"])
         previous = None
         if done:
-            previous = json.loads(done.stdout).get("version")
+            status = json.loads(done.stdout)
+            # A release uninstalled with --keep-history is gone as far as an upgrade is concerned.
+            if (status.get("info") or {}).get("status") != "uninstalled":
+                previous = status.get("version")
         elif "not found" not in (done.stderr + done.stdout).lower():
             raise RuntimeError(f"helm status {spec['release']} failed: {done.stderr.strip() or done.rc}")
         if previous is None:

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from .base import RunOptions, StepContext, to_arg
-from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation
+from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, exactly_one
 
 REVISION = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
             "description": "Control-plane revision (`default` for the unrevisioned one)."}
@@ -43,6 +43,7 @@ class IstioctlPlugin(ClusterTool):
     schema = {
         "type": "object",
         "additionalProperties": False,
+        "oneOf": exactly_one(forms),
         "properties": {
             "args": ARGS_SCHEMA,
             "install": {"type": "object", "additionalProperties": False, "required": ["revision"],

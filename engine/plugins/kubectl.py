@@ -17,7 +17,7 @@ import yaml
 from ..errors import ValidationError
 from ..execute import run_process
 from .base import Outcome, RunOptions, StepContext, shell_line, to_arg
-from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, mask_argv, tool_query
+from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, exactly_one, mask_argv, tool_query
 
 MANIFEST = {"type": ["string", "object", "array"], "oneOf": [{"type": "string", "minLength": 1}, {"type": "object"},
                       {"type": "array", "minItems": 1, "items": {"type": ["object", "string"]}}]}
@@ -102,6 +102,7 @@ class KubectlPlugin(ClusterTool):
     schema = {
         "type": "object",
         "additionalProperties": False,
+        "oneOf": exactly_one(forms),
         "properties": {
             "args": ARGS_SCHEMA,
             "apply": {**MANIFEST, "description": "Manifest to apply (YAML text, an object or a list), sent on "

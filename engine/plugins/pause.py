@@ -25,6 +25,7 @@ class PausePlugin(StepPlugin):
     schema = {
         "type": "object",
         "additionalProperties": False,
+        "oneOf": [{"required": ["prompt"]}, {"required": ["duration"]}],
         "properties": {
             "prompt": {"type": "string", "description": "The question, e.g. \"Migrate namespace X?\"."},
             "duration": {**DURATION, "description": "Without a prompt: wait this long, then go on."},
@@ -42,11 +43,6 @@ class PausePlugin(StepPlugin):
 
     def _prompt(self, args: dict) -> str | None:
         return args.get("prompt") or self.default_prompt
-
-    def preflight(self, args: dict, options: RunOptions) -> list[str]:
-        if self._prompt(args) is None and "duration" not in args:
-            return ["give a prompt (to ask) or a duration (to wait)"]
-        return []
 
     def describe(self, args: dict, options: RunOptions) -> str:
         prompt = self._prompt(args)
@@ -101,6 +97,7 @@ class ApprovePlugin(PausePlugin):
     name = "approve"
     summary = "Ask for approval: {prompt: TEXT, timeout, on_timeout: reject|approve}; --yes answers yes."
     default_prompt = "Continue?"
+    schema = {k: v for k, v in PausePlugin.schema.items() if k != "oneOf"}  # the prompt has a default
     example = "with: {prompt: \"Switch the default tag to {{ rev }}?\"}"
 
 

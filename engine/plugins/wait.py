@@ -146,6 +146,9 @@ class WaitPlugin(StepPlugin):
     schema = {
         "type": "object",
         "additionalProperties": False,
+        "oneOf": [{"required": [c]} for c in CONDITIONS],
+        "dependentRequired": {"jsonpath": ["object"], "equals": ["jsonpath"], "all": ["rollout"],
+                              "min": ["pods"], "interval": ["command"]},
         "properties": {
             "duration": {**DURATION, "description": "Just wait this long."},
             "rollout": {"type": "string", "pattern": r"^[A-Za-z]+(/[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$",
@@ -175,13 +178,6 @@ class WaitPlugin(StepPlugin):
         if len(given) != 1:
             raise ValidationError(f"wait: {_condition_message(given)}")
         return given[0]
-
-    def preflight(self, args: dict, options: RunOptions) -> list[str]:
-        given = [c for c in CONDITIONS if c in args]
-        problems = [] if len(given) == 1 else [_condition_message(given)]
-        if "jsonpath" in args and "object" not in args:
-            problems.append("jsonpath needs `object: kind/name`")
-        return problems
 
     def describe(self, args: dict, options: RunOptions) -> str:
         cond = self.condition(args)
