@@ -82,6 +82,7 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     _rt("coordination.k8s.io", "v1", "leases", "Lease", True),
     _rt("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",)),
+    _rt("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     # Derived on read from pods and nodes (what ``kubectl top`` asks for); never stored.
     _rt("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True),
     _rt("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False),
@@ -90,7 +91,8 @@ METRICS_GROUP = "metrics.k8s.io"
 
 # Groups in the order a real API server lists them (kubectl resolves short names in this order).
 _GROUP_ORDER = ["", "apps", "autoscaling", "policy", "admissionregistration.k8s.io", "apiextensions.k8s.io",
-                "rbac.authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io", "metrics.k8s.io"]
+                "rbac.authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io", "discovery.k8s.io",
+                "metrics.k8s.io"]
 
 
 @dataclass

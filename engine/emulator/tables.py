@@ -181,6 +181,11 @@ _TABLES: dict[str, tuple[list[dict], Callable[[dict], list]]] = {
     "endpoints": _simple(("Endpoints", lambda o: ",".join(
         f"{a.get('ip')}:{p.get('port')}" for s in o.get("subsets") or [] for a in s.get("addresses") or []
         for p in s.get("ports") or []) or "<none>")),
+    "endpointslices.discovery.k8s.io": _simple(
+        ("AddressType", lambda o: o.get("addressType", "")),
+        ("Ports", lambda o: ",".join(str(p.get("port")) for p in o.get("ports") or []) or "<unset>"),
+        ("Endpoints", lambda o: ",".join(a for e in o.get("endpoints") or [] for a in e.get("addresses", []))
+         or "<unset>")),
     "customresourcedefinitions.apiextensions.k8s.io": (
         [NAME, _col("Created At", "date")], lambda o: [o["metadata"]["name"], o["metadata"].get("creationTimestamp")]),
 }
