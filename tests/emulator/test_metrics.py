@@ -1,6 +1,8 @@
 """/metrics: a well-formed Prometheus exposition of Istio's standard metrics, by proxy revision."""
 from __future__ import annotations
 
+import shutil
+import subprocess
 import urllib.request
 
 import pytest
@@ -94,3 +96,14 @@ def test_traffic_follows_the_pods_revision(emu):
                 if s.labels["destination_workload"] == "back"}
     assert versions == {"default", "canary"}
     assert ("cds", "canary") in {(s.labels["type"], s.labels["revision"]) for s in families["pilot_xds_pushes"].samples}
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus package) is not installed")
+def test_promtool_parses_the_exposition(emu):
+    with urllib.request.urlopen(f"{emu.url}/metrics") as resp:
+        text = resp.read()
+    proc = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30)
+    # Exit 3 is lint advice only; the one piece of advice is about Istio's own metric name, kept on purpose.
+    assert proc.returncode in (0, 3), proc.stderr
+    advice = [line for line in (proc.stdout + proc.stderr).decode().splitlines() if line.strip()]
+    assert all('use base unit "seconds" instead of "milliseconds"' in line for line in advice), advice
