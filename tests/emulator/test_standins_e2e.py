@@ -339,3 +339,18 @@ def test_api_errors_and_a_wrong_context_fail_with_one_error_line(emu):
     wrong = run(emu, "istioctl", "--context", "nope", "tag", "list")
     assert wrong.returncode == 1
     assert "context was not found for specified context: nope" in wrong.stderr
+
+
+def test_an_api_error_during_install_fails_the_component_like_istioctl_and_helm(emu, tmp_path):
+    emu.set_faults({"api_errors": [{"path": "/deployments", "method": "POST", "status": 500}]})
+    failed = _install(emu, tmp_path)
+    assert failed.returncode == 1
+    assert "✔ Istio core installed" in failed.stdout
+    assert "✘ Istiod encountered an error: failed to update resource" in failed.stderr
+    assert failed.stderr.endswith("Error: failed to install manifests: errors occurred during operation\n")
+    helm = run(emu, "helm", "install", "istiod-1-21-0", "istio/istiod", "-n", "istio-system",
+               "--set", "revision=1-21-0")
+    assert helm.returncode == 1 and helm.stderr.startswith("Error: INSTALLATION FAILED: ")
+    assert "rendered manifests" not in helm.stderr  # the API's error, not an ownership conflict
+    listed = run(emu, "helm", "list", "-n", "istio-system", "-o", "json")
+    assert [(r["name"], r["status"]) for r in yaml.safe_load(listed.stdout)] == [("istiod-1-21-0", "failed")]

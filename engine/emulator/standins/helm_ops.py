@@ -17,7 +17,7 @@ from .common import CommandError, parse_duration
 from .helm_charts import Rendered, chart_name, render
 from .helm_release import Release, ReleaseStore, list_time, status_time
 from .helm_values import merge_values, user_values
-from .kubeclient import Conflict, KubeClient, NotFound
+from .kubeclient import ApiError, Conflict, KubeClient, NotFound
 
 # -- cluster helpers -------------------------------------------------------------------------------
 
@@ -149,7 +149,12 @@ def install_or_upgrade(client: KubeClient, args: argparse.Namespace, namespace: 
     if upgrading and not live_previous:
         out.write(f'Release "{args.name}" does not exist. Installing it now.\n')
     store.save(rel)
-    _apply_all(client, rendered, args.skip_crds)
+    try:
+        _apply_all(client, rendered, args.skip_crds)
+    except ApiError as exc:
+        rel.status, rel.description = "failed", f"Release failed: {exc.message}"
+        store.save(rel)
+        raise CommandError(f"{verb} FAILED: {exc.message}") from None
     if live_previous:
         keep = {(o["kind"], o["metadata"]["name"]) for o in rendered.objects}
         _delete_objects(client, [o for o in live_previous.manifest if (o["kind"], o["metadata"]["name"]) not in keep])

@@ -9,7 +9,7 @@ from engine.emulator.istio_objects import ISTIO_NAMESPACE, REV_LABEL, TAG_LABEL,
 from . import mesh
 from .common import CommandError, confirm, format_duration
 from .iop import InstallPlan
-from .kubeclient import Conflict, KubeClient, NotFound
+from .kubeclient import ApiError, Conflict, KubeClient, NotFound
 
 # Shared objects (no revision label) are created only when absent; these kinds are never removed by uninstall.
 _NEVER_PRUNED = {"Namespace", "CustomResourceDefinition"}
@@ -22,7 +22,7 @@ _OWNED_KINDS = [
     ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", False),
     ("install.istio.io/v1alpha1", "IstioOperator", True),
 ]
-_COMPONENT_TITLES = {"Pilot": "Istiod", "IngressGateways": "Ingress gateways"}
+_COMPONENT_TITLES = {"Base": "Istio core", "Pilot": "Istiod", "IngressGateways": "Ingress gateways"}
 
 
 def _component(obj: dict) -> str:
@@ -86,18 +86,22 @@ def run_install(client: KubeClient, plan: InstallPlan, *, yes: bool, timeout: fl
         if obj["kind"] != "IstioOperator":
             groups.setdefault(_component(obj), []).append(obj)
     deadline = time.monotonic() + timeout
-    for obj in groups["Base"]:
-        _create_or_replace(client, obj)
-    out.write("✔ Istio core installed\n")
     failed = False
-    for component in ("Pilot", "IngressGateways"):
+    for component in ("Base", "Pilot", "IngressGateways"):
         objs = groups.get(component) or []
         if not objs:
             continue
-        for obj in objs:
-            _create_or_replace(client, obj)
-        deployments = [o for o in objs if o["kind"] == "Deployment"]
         title = _COMPONENT_TITLES[component]
+        try:
+            for obj in objs:
+                _create_or_replace(client, obj)
+        except ApiError as exc:
+            # Like istioctl: the component fails, the others are still attempted, the command fails at the end.
+            failed = True
+            err.write(f"✘ {title} encountered an error: failed to update resource with server-side apply for obj "
+                      f"{_key(obj).replace(':', '/')}: {exc.message}\n")
+            continue
+        deployments = [o for o in objs if o["kind"] == "Deployment"]
         if _wait_ready(client, deployments, deadline):
             out.write(f"✔ {title} installed\n")
             out.flush()
