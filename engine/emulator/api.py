@@ -12,7 +12,7 @@ import yaml
 
 from . import errors, patching
 from .defaults import apply_defaults, has_generation, validate
-from .resources import Registry, ResourceType
+from .resources import BUILTIN_GROUPS, Registry, ResourceType
 from .selectors import parse_field_selector, parse_label_selector
 from .store import Store, new_uid, now_iso
 
@@ -135,9 +135,7 @@ class Api:
         elif ctype == patching.MERGE_PATCH:
             new = patching.apply_merge_patch(current, doc)
         elif ctype == patching.STRATEGIC_PATCH:
-            if rt.group not in ("", "apps", "autoscaling", "policy", "admissionregistration.k8s.io",
-                                "rbac.authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io",
-                                "apiextensions.k8s.io"):
+            if rt.group not in BUILTIN_GROUPS:  # custom resources have no patch strategies
                 raise errors.ApiError(415, "UnsupportedMediaType",
                                       f"the body of the request was in an unknown format - accepted media types "
                                       f"include: application/json-patch+json, application/merge-patch+json, "

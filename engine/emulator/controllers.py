@@ -183,9 +183,11 @@ class Controllers:
         n = self._node_index
         host_ip = f"172.18.0.{2 + (self._node_index % len(nodes))}"
         t = now_iso()
+        pod_ip = f"10.244.{(n // 250) % 250}.{n % 250 + 2}"
+        unready = f"containers with unready status: [{' '.join(c['name'] for c in pod['spec']['containers'])}]"
         pod["status"] = {
             "phase": "Pending", "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
-            "podIP": f"10.244.{(n // 250) % 250}.{n % 250 + 2}", "podIPs": [{"ip": f"10.244.{(n // 250) % 250}.{n % 250 + 2}"}],
+            "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
             "qosClass": "Burstable" if any(c.get("resources") for c in pod["spec"]["containers"]) else "BestEffort",
             "startTime": t,
             "conditions": [
@@ -194,10 +196,10 @@ class Controllers:
                 {"type": "Initialized", "status": "True", "lastProbeTime": None, "lastTransitionTime": t},
                 {"type": "Ready", "status": "False", "lastProbeTime": None, "lastTransitionTime": t,
                  "reason": "ContainersNotReady",
-                 "message": f"containers with unready status: [{' '.join(c['name'] for c in pod['spec']['containers'])}]"},
+                 "message": unready},
                 {"type": "ContainersReady", "status": "False", "lastProbeTime": None, "lastTransitionTime": t,
                  "reason": "ContainersNotReady",
-                 "message": f"containers with unready status: [{' '.join(c['name'] for c in pod['spec']['containers'])}]"},
+                 "message": unready},
                 {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": t}],
             "containerStatuses": [
                 {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0,
@@ -516,7 +518,8 @@ class Controllers:
         rs_name = new_rs["metadata"]["name"] if new_rs else ""
         complete = (new_rs is not None and updated == desired and replicas == desired and ready >= desired)
         prev = conds.get("Progressing")
-        counts = {k: old_status.get(k, 0) for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")}
+        counts = {k: old_status.get(k, 0)
+                  for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")}
         changed = counts != {k: status.get(k, 0) for k in counts}
         if created_new:
             prog = ("True", "NewReplicaSetCreated", f'Created new replica set "{rs_name}"')

@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 from .errors import invalid
-from .resources import ResourceType
+from .selectors import match_label_selector
+from .resources import BUILTIN_GROUPS, ResourceType
 
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -21,12 +22,10 @@ GENERATION_KINDS = {"deployments.apps", "replicasets.apps", "statefulsets.apps",
                     "customresourcedefinitions.apiextensions.k8s.io",
                     "mutatingwebhookconfigurations.admissionregistration.k8s.io",
                     "validatingwebhookconfigurations.admissionregistration.k8s.io"}
-_BUILTIN_GROUPS = {"", "apps", "autoscaling", "policy", "admissionregistration.k8s.io", "apiextensions.k8s.io",
-                   "rbac.authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io"}
 
 
 def has_generation(rt: ResourceType) -> bool:
-    return rt.key in GENERATION_KINDS or rt.group not in _BUILTIN_GROUPS
+    return rt.key in GENERATION_KINDS or rt.group not in BUILTIN_GROUPS
 
 
 def default_pod_spec(spec: dict) -> None:
@@ -152,7 +151,6 @@ def _containers_causes(path: str, spec: dict) -> list[tuple[str, str, str]]:
 
 def validate(rt: ResourceType, obj: dict, old: dict | None = None) -> None:
     """Raise a 422 Invalid ApiError for what a real API server would refuse."""
-    from .selectors import match_label_selector
     meta = obj.get("metadata") or {}
     name = meta.get("name", "")
     causes = _name_causes(rt, name) + _label_causes(meta.get("labels"))

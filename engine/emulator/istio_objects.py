@@ -402,7 +402,8 @@ def _gateway_objects(revision: str, version: str, vals: dict, owner: str) -> lis
              {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 8080},
              {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 8443}]
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(f"istio-ingressgateway-service-account{suffix(revision)}", labels)},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": _meta(f"istio-ingressgateway-service-account{suffix(revision)}", labels)},
         _deployment(name, labels, selector, pod_labels, {
             "name": "istio-proxy", "image": f"{hub}/{vals['global']['proxy']['image']}:{tag}",
             "args": ["proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local"],

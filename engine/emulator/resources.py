@@ -88,6 +88,8 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False),
 )
 METRICS_GROUP = "metrics.k8s.io"
+# Groups compiled into the API server (custom resources live in any other group).
+BUILTIN_GROUPS = frozenset(rt.group for rt in BUILTIN)
 
 # Groups in the order a real API server lists them (kubectl resolves short names in this order).
 _GROUP_ORDER = ["", "apps", "autoscaling", "policy", "admissionregistration.k8s.io", "apiextensions.k8s.io",

@@ -7,7 +7,8 @@ from typing import Any, Callable
 from .errors import bad_request
 
 Predicate = Callable[[dict], bool]
-_TERM = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9_.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$")
+_TERM = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*"
+                   r"(?:(==|=|!=)\s*([A-Za-z0-9_.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$")
 
 
 def _split_terms(text: str) -> list[str]:

@@ -15,8 +15,10 @@ from aiohttp import web
 from . import discovery, errors, protobuf, tables
 from .api import CRD_KEY
 from .errors import ApiError
-from .resources import METRICS_GROUP, ResourceType
-from .selectors import parse_field_selector, parse_label_selector
+from .patching import apply_json_patch, apply_merge_patch
+from .resources import BUILTIN_GROUPS, METRICS_GROUP, ResourceType
+from .selectors import parse_field_selector, parse_label_selector, selector_to_string
+from .store import now_iso
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -195,7 +197,7 @@ class Server:
             propagation = q.get("propagationPolicy") or opts.get("propagationPolicy") or "Background"
             gone = self.api.delete(rt, namespace, name, propagation=propagation,
                                    preconditions=opts.get("preconditions"), dry_run=dry_run)
-            if rt.key in ("pods", "namespaces") or rt.group not in discovery_builtin_groups():
+            if rt.key in ("pods", "namespaces") or rt.group not in BUILTIN_GROUPS:
                 return _json(gone)
             details = {"name": name, "kind": rt.plural, "uid": gone["metadata"]["uid"]}
             if rt.group:
@@ -367,7 +369,6 @@ class Server:
                 replicas = (yaml.safe_load(raw) or {}).get("spec", {}).get("replicas")
             else:
                 scale = self._scale_doc(rt, self.api.get(rt, namespace, name))
-                from .patching import apply_json_patch, apply_merge_patch
                 doc = yaml.safe_load(raw)
                 ctype = request.headers.get("Content-Type", "")
                 patched = apply_json_patch(scale, doc) if "json-patch" in ctype else apply_merge_patch(scale, doc)
@@ -381,7 +382,6 @@ class Server:
 
     @staticmethod
     def _scale_doc(rt: ResourceType, obj: dict) -> dict:
-        from .selectors import selector_to_string
         meta = obj["metadata"]
         return {"kind": "Scale", "apiVersion": "autoscaling/v1",
                 "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
@@ -392,7 +392,6 @@ class Server:
 
     def _resource_metrics(self, rt: ResourceType, namespace: str, name: str, q: Any) -> web.Response:
         """``metrics.k8s.io``: steady, plausible usage per container and node (what ``kubectl top`` reads)."""
-        from .store import now_iso
         pods_rt = self.api.registry.by_key("pods")
         stamp = now_iso()
         if rt.plural == "pods":
@@ -436,9 +435,3 @@ class Server:
 def _usage(seed: str) -> dict:
     n = sum(seed.encode()) % 17
     return {"cpu": f"{2 + n}m", "memory": f"{24 + 3 * n}Mi"}
-
-
-def discovery_builtin_groups() -> set[str]:
-    """Groups whose deletes answer with a Status rather than the deleted object (custom resources do the latter)."""
-    return {"", "apps", "autoscaling", "policy", "admissionregistration.k8s.io", "apiextensions.k8s.io",
-            "rbac.authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io"}

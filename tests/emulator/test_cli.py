@@ -19,7 +19,8 @@ def _emulate(tmp_path, *args, timeout=60):
 def test_runs_a_command_with_the_emulator_env_and_reports(tmp_path):
     script = ("import os, urllib.request, json; "
               "print(open(os.environ['KUBECONFIG']).read().count('emulator') > 0); "
-              "print(json.load(urllib.request.urlopen(os.environ['PLAYBOOK_EMULATOR_URL'] + '/version'))['gitVersion']); "
+              "url = os.environ['PLAYBOOK_EMULATOR_URL'] + '/version'; "
+              "print(json.load(urllib.request.urlopen(url))['gitVersion']); "
               "print(os.environ['PATH'].split(os.pathsep)[0].endswith('bin'))")
     proc = _emulate(tmp_path, "--", sys.executable, "-c", script)
     assert proc.returncode == 0, proc.stderr

@@ -30,7 +30,8 @@ def test_demo_cluster_is_istio_1_19_3_with_four_injected_namespaces():
     namespaces = {o["metadata"]["name"]: o["metadata"].get("labels") for o in spec.objects if o["kind"] == "Namespace"}
     for ns in ("test-namespace", "staging-namespace", "production-namespace-1", "production-namespace-2"):
         assert namespaces[ns] == {"istio-injection": "enabled"}
-    deployments = [o for o in spec.objects if o["kind"] == "Deployment" and o["metadata"]["namespace"] != "istio-system"]
+    deployments = [o for o in spec.objects
+                   if o["kind"] == "Deployment" and o["metadata"]["namespace"] != "istio-system"]
     assert len(deployments) == 8
     assert all(d["spec"]["replicas"] == 2 and d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
                for d in deployments)

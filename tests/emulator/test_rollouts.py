@@ -2,7 +2,6 @@
 progress deadlines, and the downtime monitor's verdict."""
 from __future__ import annotations
 
-import pytest
 from kubernetes import client, watch
 
 from .conftest import api_client, kubectl, needs_kubectl, wait_until
