@@ -75,6 +75,14 @@ KINDS: dict[tuple[str, str], Schema] = {
         1: ("name", "s")}))), 4: ("automountServiceAccountToken", "b")},
     ("v1", "Service"): SERVICE,
     ("apps/v1", "Deployment"): DEPLOYMENT,
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): {  # kubectl auth can-i
+        1: ("metadata", ("msg", OBJECT_META)),
+        2: ("spec", ("msg", {1: ("resourceAttributes", ("msg", {
+            1: ("namespace", "s"), 2: ("verb", "s"), 3: ("group", "s"), 4: ("version", "s"), 5: ("resource", "s"),
+            6: ("subresource", "s"), 7: ("name", "s"), 8: ("fieldSelector", "ignore"),
+            9: ("labelSelector", "ignore")})),
+            2: ("nonResourceAttributes", ("msg", {1: ("path", "s"), 2: ("verb", "s")}))})),
+        3: ("status", "ignore")},
 }
 
 

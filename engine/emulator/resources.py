@@ -83,6 +83,8 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("coordination.k8s.io", "v1", "leases", "Lease", True),
     _rt("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",)),
     _rt("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
+    # Answered, never stored: every request is allowed (the emulator has no RBAC).
+    _rt("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
     # Derived on read from pods and nodes (what ``kubectl top`` asks for); never stored.
     _rt("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True),
     _rt("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False),
@@ -94,7 +96,7 @@ BUILTIN_GROUPS = frozenset(rt.group for rt in BUILTIN)
 # Groups in the order a real API server lists them (kubectl resolves short names in this order).
 _GROUP_ORDER = ["", "apps", "autoscaling", "policy", "admissionregistration.k8s.io", "apiextensions.k8s.io",
                 "rbac.authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io", "discovery.k8s.io",
-                "metrics.k8s.io"]
+                "authorization.k8s.io", "metrics.k8s.io"]
 
 
 @dataclass

@@ -157,6 +157,11 @@ class Server:
         q = request.query
         if rt.group == METRICS_GROUP:
             return self._resource_metrics(rt, namespace, name, q)
+        if rt.plural == "selfsubjectaccessreviews" and method == "POST":
+            review = await _body(request)
+            return _json({**review, "apiVersion": rt.api_version, "kind": rt.kind,
+                          "status": {"allowed": True, "reason": "the emulator has no RBAC: everything is allowed"}},
+                         201)
         dry_run = q.get("dryRun") == "All"
         if not name:
             if method == "GET":

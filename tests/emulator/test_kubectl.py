@@ -240,8 +240,14 @@ def test_exec_and_top(emu):
     assert top[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"] and len(top) == 3
 
 
+def test_cluster_info_version_and_auth_can_i(emu):
+    assert "Kubernetes control plane is running at http://127.0.0.1:" in kubectl(emu, "cluster-info").stdout
+    assert "Server Version: v1.32.0" in kubectl(emu, "version").stdout
+    assert kubectl(emu, "auth", "can-i", "create", "deployments", "-n", "apps").stdout.strip() == "yes"
+
+
 def test_get_watch_streams_changes(emu):
-    proc = subprocess.Popen([KUBECTL, "get", "ns", "apps", "-w", "--output-watch-events", "--request-timeout=3s"],
+    proc = subprocess.Popen([KUBECTL, "get", "ns", "apps", "-w", "--output-watch-events", "--request-timeout=2s"],
                             env={**os.environ, **emu.env()}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
