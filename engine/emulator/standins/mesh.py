@@ -126,12 +126,15 @@ def proxy_of(pod: dict) -> Proxy | None:
 
 
 def proxies(client: KubeClient, namespace: str | None = None) -> list[Proxy]:
-    """Every running (not terminating) pod with a proxy, sorted by pod.namespace."""
+    """Every Running (not terminating) pod with a proxy, sorted by pod.namespace.
+
+    A Pending pod's proxy has not started, so it has not connected to any istiod yet.
+    """
     out = []
     for pod in client.list("v1", "Pod", namespace):
         if pod["metadata"].get("deletionTimestamp"):
             continue
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        if (pod.get("status") or {}).get("phase") != "Running":
             continue
         proxy = proxy_of(pod)
         if proxy is not None:
