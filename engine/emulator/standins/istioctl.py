@@ -150,6 +150,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Dispatch a parsed command line."""
     cmd = args.command
     if cmd == "version":
+        err.write(STANDIN_NOTE.format(tool=TOOL) + "\n")  # on stderr, so the version output stays parseable
         client = _client(args) if _truthy(args.remote) else None
         return reports.version(client, remote=_truthy(args.remote), output=args.output, out=out, err=err)
     client = _client(args)
@@ -206,8 +207,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     """Run one istioctl command line; returns its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     out, err = out or sys.stdout, err or sys.stderr
-    if argv[:1] == ["version"]:
-        err.write(STANDIN_NOTE.format(tool=TOOL) + "\n")  # stderr, so version output stays parseable
     code = fault_exit(TOOL, argv, err, ("-c", "--kubeconfig"), ("--context",))
     if code is not None:
         return code
