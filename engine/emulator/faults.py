@@ -6,6 +6,7 @@ Shape (every key optional)::
     istiod_never_ready: ["1-20-0"]              # revisions whose istiod pods never become Ready
     stuck_rollouts: [{namespace: ns, deployment: app}]   # pods created from now on never become Ready
     command_failures: [{tool: istioctl, args: [x, precheck], exit_code: 1, stderr: "..."}]  # stand-ins
+    stale_proxies: [{namespace: ns, types: [EDS]}]   # stand-in ``istioctl proxy-status`` shows them STALE
     api_errors: [{path: REGEX, method: PATCH, status: 500, after: 0, times: 3}]   # or timeout: true,
                                                                                   # or latency_ms: N
     latency_ms: 0                               # added to every API call
@@ -18,7 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-KNOWN_KEYS = {"istiod_never_ready", "stuck_rollouts", "command_failures", "api_errors", "latency_ms", "metrics"}
+KNOWN_KEYS = {"istiod_never_ready", "stuck_rollouts", "command_failures", "stale_proxies", "api_errors",
+              "latency_ms", "metrics"}
 FAULTS_CONFIGMAP = ("kube-system", "playbook-emulator-faults")
 
 
@@ -62,11 +64,16 @@ def validate_faults(faults: Any) -> dict:
             raise FaultError(f"faults.api_errors[{i}].path: {exc}") from None
         if not (e.get("status") or e.get("timeout") or e.get("latency_ms")):
             e["status"] = 500
-    out["latency_ms"] = float(out.get("latency_ms") or 0)
+    try:
+        out["latency_ms"] = float(out.get("latency_ms") or 0)
+    except (TypeError, ValueError):
+        raise FaultError(f"faults.latency_ms must be a number of milliseconds, not {out['latency_ms']!r}") from None
     metrics = out.setdefault("metrics", {})
     if not isinstance(metrics, dict) or set(metrics) - {"error_rate", "p99_ms"}:
         raise FaultError("faults.metrics takes error_rate and p99_ms, each a mapping of revision to value")
-    out.setdefault("command_failures", [])
+    for key in ("command_failures", "stale_proxies"):
+        if not isinstance(out.setdefault(key, []), list) or not all(isinstance(e, dict) for e in out[key]):
+            raise FaultError(f"faults.{key} must be a list of mappings")
     return out
 
 

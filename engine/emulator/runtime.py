@@ -8,7 +8,7 @@ import asyncio
 import yaml
 from aiohttp import web
 
-from . import injection
+from . import events, injection
 from . import istio_objects as io
 from .api import Api
 from .cluster import ClusterSpec, base_objects
@@ -47,6 +47,7 @@ class Runtime:
         self.server = Server(self)
         self._load()
         self.monitor = DowntimeMonitor(self.api.store)
+        self.api.store.subscribe(self._faults_configmap_written)
 
     # -- start-up ----------------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -142,6 +143,20 @@ class Runtime:
             self.api.create(rt, ns, cm)
         else:
             self.api.replace(rt, ns, name, cm)
+
+    def _faults_configmap_written(self, kind: str, key: str, obj: dict, old: dict | None) -> None:
+        """A client wrote the faults ConfigMap (``kubectl apply``/``patch``): its block becomes the live faults."""
+        meta = obj["metadata"]
+        if key != "configmaps" or kind == "DELETED" or (meta.get("namespace"), meta["name"]) != FAULTS_CONFIGMAP:
+            return
+        try:
+            doc = yaml.safe_load((obj.get("data") or {}).get("faults.yaml") or "") or {}
+            doc = doc.get("faults", doc) if isinstance(doc, dict) else doc
+            if doc == self.faults.public():
+                return  # our own mirror write, or no change
+            self.faults.set(doc)
+        except (yaml.YAMLError, ValueError) as exc:
+            events.record(self.api.store, obj, "Warning", "InvalidFaults", f"faults not applied: {exc}", "emulator")
 
     def record_fault(self, method: str, path: str, status: int) -> None:
         self.fault_hits.append({"method": method, "path": path, "status": status})

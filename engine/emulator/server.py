@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import traceback
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -89,6 +90,9 @@ class Server:
             return await self._route(request)
         except ApiError as exc:
             return _error(exc)
+        except Exception as exc:  # an emulator bug: answer like an API server would, keep the traceback
+            traceback.print_exc()
+            return _error(ApiError(500, "InternalError", f"Internal error occurred: emulator: {exc!r}"))
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]

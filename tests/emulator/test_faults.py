@@ -109,3 +109,19 @@ def test_faults_from_the_cluster_file_apply_from_the_start(make_emulator):
     start = time.monotonic()
     client.CoreV1Api(api_client(emu)).read_namespace("apps")
     assert time.monotonic() - start >= 0.2
+
+
+def test_writing_the_faults_configmap_sets_the_live_faults(emu):
+    core = client.CoreV1Api(api_client(emu))
+    block = {"latency_ms": 250, "stale_proxies": [{"namespace": "apps", "types": ["EDS"]}]}
+    core.patch_namespaced_config_map("playbook-emulator-faults", "kube-system",
+                                     {"data": {"faults.yaml": yaml.safe_dump({"faults": block})}})
+    assert emu.faults == block
+    start = time.monotonic()
+    core.read_namespace("apps")
+    assert time.monotonic() - start >= 0.25
+    core.patch_namespaced_config_map("playbook-emulator-faults", "kube-system",
+                                     {"data": {"faults.yaml": "latency_ms: [oops]\n"}})
+    assert emu.faults == block  # a block that does not parse leaves the live faults as they were
+    warning = [e for e in core.list_namespaced_event("kube-system").items if e.reason == "InvalidFaults"]
+    assert warning and warning[0].involved_object.name == "playbook-emulator-faults"
