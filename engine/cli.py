@@ -32,6 +32,17 @@ class _Group(click.Group):
         except PlaybookError as err:
             _fail(err)
 
+    # Optional commands are imported only when named (or listed by --help): `emulate` pulls in aiohttp and the
+    # emulator, a few hundred ms that `playbook --version`, `validate` and `run` should not pay.
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | {n for n in _OPTIONAL if _load_optional(n) is not None})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _OPTIONAL:
+            command = _load_optional(cmd_name)
+        return command
+
 
 def _parse_vars(pairs: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, str]]:
     from .inputs import parse_var
@@ -258,15 +269,21 @@ def plugins(as_json: bool) -> None:
             click.echo(f"    example: {item['example']}")
 
 
-def _register_optional() -> None:
+_OPTIONAL = {"emulate": (".emulator.cli", "emulate_command")}
+
+
+def _load_optional(name: str) -> click.Command | None:
+    """Register an optional command on first use; None when its module cannot be imported."""
+    if name in cli.commands:
+        return cli.commands[name]
+    module_name, attr = _OPTIONAL[name]
     try:
-        from .emulator.cli import emulate_command
+        import importlib
+        command = getattr(importlib.import_module(module_name, __package__), attr)
     except ImportError:
-        return
-    cli.add_command(emulate_command, "emulate")
-
-
-_register_optional()
+        return None
+    cli.add_command(command, name)
+    return command
 
 
 def main() -> None:

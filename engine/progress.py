@@ -27,7 +27,8 @@ class LiveReporter:
 
     def __init__(self, stream: IO[str], keys: list[str], *, show_output: bool = True,
                  clock: Callable[[], float] = time.time, size: tuple[int, int] | None = None,
-                 tick: float = 0.25) -> None:
+                 tick: float | None = 0.25) -> None:
+        """`tick` is how often the elapsed times are redrawn between events (None: only on events)."""
         self.stream = stream
         self.keys = list(keys)
         self.show_output = show_output
@@ -37,6 +38,7 @@ class LiveReporter:
         self.since: dict[str, float] = {}
         self.last_line: dict[str, str] = {}
         self._drawn = 0
+        self._paused = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -66,9 +68,22 @@ class LiveReporter:
                 self._stop.set()
                 return
             self._draw()
-        if self._ticker is None and e.kind in ("run_started", "attempt_started"):
+        if self._ticker is None and self._tick and e.kind in ("run_started", "attempt_started"):
             self._ticker = threading.Thread(target=self._tick_loop, name="progress", daemon=True)
             self._ticker.start()
+
+    def paused(self, ask: Callable[[], object]) -> object:
+        """Run `ask` (a prompt) with the block erased and not redrawn until it returns."""
+        with self._lock:
+            self._clear()
+            self.stream.flush()
+            self._paused = True
+        try:
+            return ask()
+        finally:
+            with self._lock:
+                self._paused = False
+                self._draw()
 
     def close(self) -> None:
         self._stop.set()
@@ -89,17 +104,19 @@ class LiveReporter:
         self._clear()
         self._draw()
 
+    def _draw(self) -> None:
+        if self._paused:
+            return
+        lines = self.frame()
+        self.stream.write("".join(line + "\n" for line in lines))
+        self.stream.flush()
+        self._drawn = len(lines)
+
     def _clear(self) -> None:
         if self._drawn:
             # Up to the first line of the block, then erase to the end of the screen.
             self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
             self._drawn = 0
-
-    def _draw(self) -> None:
-        lines = self.frame()
-        self.stream.write("".join(line + "\n" for line in lines))
-        self.stream.flush()
-        self._drawn = len(lines)
 
     def frame(self) -> list[str]:
         """The block as lines: a count line, then every step if they fit, else the running ones."""
@@ -111,7 +128,7 @@ class LiveReporter:
         done = sum(counts.get(s, 0) for s in ("succeeded", "skipped", "kept"))
         head = f"── {done}/{len(self.keys)} done"
         for label, st in (("running", "running"), ("failed", "failed"), ("rolling back", "rolling_back"),
-                          ("rolled back", "rolled_back")):
+                          ("rolled back", "rolled_back"), ("rollback failed", "rollback_failed")):
             if counts.get(st):
                 head += f" · {counts[st]} {label}"
         active = [k for k in self.keys if self.state[k] in ("running", "rolling_back")]

@@ -303,7 +303,7 @@ class Runner:
         for key, result in self.results.items():
             if result.status == PENDING:
                 result.status = NOT_RUN
-        if stop is None and self.journal_error is not None:
+        if self.journal_error is not None:  # whatever else stopped the run, it may not go on unrecorded
             stop = "journal"
         if stop == "journal":
             # Nothing more may happen unrecorded, rollback included: the journal as written is left for

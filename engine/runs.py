@@ -146,9 +146,14 @@ def _drive(prepared: Any, journal: JournalSink, run_id: str, attempt: Attempt, p
     reporter = present.reporter(prepared)
     notifier = notifier_for(_notify_url(prepared), run_id, prepared.playbook.name, present.say)
     sink = Fanout(journal, reporter, notifier)
+    confirm, ask = attempt.confirm, _terminal_ask if sys.stdin.isatty() else None
+    paused = getattr(reporter, "paused", None)
+    if paused is not None:  # a live block must not be redrawn over a question
+        confirm = confirm and (lambda prompt, _c=confirm: paused(lambda: _c(prompt)))
+        ask = ask and (lambda prompt, _a=ask: paused(lambda: _a(prompt)))
     runner = Runner(prepared, sink=sink, run_dir=journal.run_dir, max_parallel=attempt.max_parallel,
-                    no_rollback=attempt.no_rollback, confirm=attempt.confirm, prior=prior, started=started)
-    interrupts = Interrupts(runner, present, run_id, ask=_terminal_ask if sys.stdin.isatty() else None)
+                    no_rollback=attempt.no_rollback, confirm=confirm, prior=prior, started=started)
+    interrupts = Interrupts(runner, present, run_id, ask=ask)
     restore = interrupts.install()
     try:
         if opening is not None:
@@ -303,7 +308,7 @@ def show_run(run_dir: Path) -> str:
         first, *rest = line.splitlines()
         lines.append(f"  {stamp:>9}  {first}")
         lines.extend(f"  {'':>9}  {r}" for r in rest)
-    lines += ["", summary_table(_summary_of(st))]
+    lines += ["", summary_table(_summary_of(st)), "", f"step output: {run_dir.resolve() / 'output'}/"]
     return "\n".join(lines)
 
 
@@ -498,8 +503,8 @@ def rollback_run(runs_dir: Path, ref: str, *, cli_vars: dict[str, Any], cli_raw:
         prior = _results_from(r.view, as_recorded=True)
         todo = [k for k in st.to_undo() if _has_rollback(prepared, k, prior.get(k))]
         if not todo:
-            present.say(f"run {r.run_id}: nothing left to roll back ({st.status()}; the other steps have no "
-                        "rollback action)")
+            present.say(f"run {r.run_id}: nothing left to roll back ({st.status()}): the steps not undone have "
+                        "no rollback action")
             return EXIT_OK
         if not yes:
             if not sys.stdin.isatty():
