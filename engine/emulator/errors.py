@@ -71,3 +71,12 @@ def forbidden_terminating(rt: ResourceType, name: str, namespace: str) -> ApiErr
                                       f"namespace {namespace} because it is being terminated",
                     {"name": name, "kind": rt.plural, "causes": [{"reason": "NamespaceTerminating",
                      "message": f"namespace {namespace} is being terminated", "field": "metadata.namespace"}]})
+
+
+def no_such_path() -> ApiError:
+    """404 for a URL the server does not serve (not a missing object)."""
+    return ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+def method_not_allowed() -> ApiError:
+    return ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")

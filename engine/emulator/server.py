@@ -121,15 +121,15 @@ class Server:
             if len(parts) == 2:
                 doc = discovery.api_group(self.api.registry, parts[1])
                 if doc is None:
-                    raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                    raise errors.no_such_path()
                 return _json(doc)
             group, version, rest = parts[1], parts[2], parts[3:]
         else:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.no_such_path()
         if not rest:
             doc = discovery.resource_list(self.api.registry, group, version)
             if doc is None:
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                raise errors.no_such_path()
             return _json(doc)
         return await self._resource(request, method, group, version, rest)
 
@@ -145,7 +145,7 @@ class Server:
                 doc = None
             if doc is not None:
                 return _json(doc)
-        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        raise errors.no_such_path()
 
     async def _resource(self, request: web.Request, method: str, group: str, version: str,
                         rest: list[str]) -> web.StreamResponse:
@@ -155,7 +155,7 @@ class Server:
             namespace, rest = rest[1], rest[2:]
         rt = reg.lookup(group, version, rest[0])
         if rt is None or (namespace and not rt.namespaced):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.no_such_path()
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
         q = request.query
@@ -174,13 +174,12 @@ class Server:
                 return self._list(request, rt, namespace or None)
             if method == "POST":
                 body = await _body(request)
-                return self._created(request, rt, self.api.create(rt, namespace, body, dry_run=dry_run))
+                return self._object(request, rt, self.api.create(rt, namespace, body, dry_run=dry_run), 201)
             if method == "DELETE":
                 for obj in self.api.list(rt, namespace or None, q.get("labelSelector"), q.get("fieldSelector")):
                     self.api.delete(rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
                 return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
-            raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
-                                                    f"resource")
+            raise errors.method_not_allowed()
         if sub == "log" and rt.key == "pods":
             return self._log(rt, namespace, name, q)
         if sub == "exec" and rt.key == "pods":
@@ -188,7 +187,7 @@ class Server:
         if sub == "scale":
             return await self._scale(request, rt, namespace, name)
         if sub and sub not in rt.subresources:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.no_such_path()
         if method == "GET":
             return self._object(request, rt, self.api.get(rt, namespace, name))
         if method == "PUT":
@@ -213,7 +212,7 @@ class Server:
                 details["group"] = rt.group
             return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                           "details": details})
-        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        raise errors.method_not_allowed()
 
     def _crd_for(self, rt: ResourceType) -> dict | None:
         return self.api.find(self.api.registry.by_key(CRD_KEY), "", f"{rt.plural}.{rt.group}") if rt.group else None
@@ -223,9 +222,6 @@ class Server:
             return _json(tables.to_table(rt, [obj], obj["metadata"].get("resourceVersion", ""),
                                          request.query.get("includeObject", "Metadata"), self._crd_for(rt)), status)
         return _json(obj, status)
-
-    def _created(self, request: web.Request, rt: ResourceType, obj: dict) -> web.Response:
-        return self._object(request, rt, obj, 201)
 
     def _list(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
         q = request.query
@@ -438,7 +434,7 @@ class Server:
             return _json(self.rt.monitor.report())
         if what == "state":
             return _json(self.rt.state())
-        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        raise errors.no_such_path()
 
 
 def _usage(seed: str) -> dict:
