@@ -374,6 +374,15 @@ def test_helm_installs_istio_from_scratch_and_uninstall_leaves_only_the_crds(tmp
         assert istiod.returncode == 0, istiod.stderr
         _migrate(kube, "apps", {})
         assert [(p.revision, p.version) for p in mesh.proxies(kube, "apps")] == [("default", "1.20.0")]
+        # istioctl's default tag takes over the base chart's validator but keeps Helm's ownership of it.
+        tagged = istioctl.main(["--kubeconfig", str(emu.kubeconfig), "tag", "set", "default", "--revision",
+                                "default", "--overwrite"], out=io.StringIO(), err=io.StringIO())
+        validator = kube.get("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration",
+                             "istiod-default-validator")
+        assert tagged == 0 and validator["metadata"]["labels"]["istio.io/tag"] == "default"
+        assert validator["metadata"]["annotations"]["meta.helm.sh/release-name"] == "istio-base"
+        assert istioctl.main(["--kubeconfig", str(emu.kubeconfig), "tag", "remove", "default", "-y"],
+                             out=io.StringIO(), err=io.StringIO()) == 0
         for release in ("istiod", "istio-base"):
             assert run(emu, "helm", "uninstall", release, "-n", "istio-system").returncode == 0
         assert _inventory(kube) == before

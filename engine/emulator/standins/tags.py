@@ -6,10 +6,9 @@ from typing import TextIO
 from engine.emulator.istio_objects import REV_LABEL, TAG_LABEL, istiod_name, tag_webhook
 
 from .common import CommandError, confirm, table
-from .kubeclient import KubeClient
+from .kubeclient import Conflict, KubeClient
 
 _MWC = ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
-_VWC = ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration")
 DEFAULT_VALIDATOR = "istiod-default-validator"
 
 
@@ -25,6 +24,17 @@ def _tag_webhooks(client: KubeClient, tag: str) -> list[dict]:
 def namespaces_with_tag(client: KubeClient, tag: str) -> list[str]:
     """Namespaces labelled istio.io/rev=TAG (like the real istioctl, istio-injection=enabled ones are not listed)."""
     return sorted(n["metadata"]["name"] for n in client.list("v1", "Namespace", label_selector=f"{REV_LABEL}={tag}"))
+
+
+def _apply_merged(client: KubeClient, obj: dict) -> None:
+    """Create, or merge into what is there: other owners' labels and annotations (Helm's) survive, as they
+    do under istioctl's server-side apply."""
+    try:
+        client.create(obj)
+    except Conflict:
+        patch = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+        patch["metadata"] = {"labels": obj["metadata"].get("labels") or {}}
+        client.patch(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], patch)
 
 
 def _default_validator(revision: str) -> dict:
@@ -62,9 +72,9 @@ def set_tag(client: KubeClient, tag: str, revision: str, *, overwrite: bool, out
     for old in existing:
         if old["metadata"]["name"] != hook["metadata"]["name"]:
             client.delete(*_MWC, old["metadata"]["name"])
-    client.apply(hook)
+    _apply_merged(client, hook)
     if tag == "default":
-        client.apply(_default_validator(revision))
+        _apply_merged(client, _default_validator(revision))
     out.write(f'Revision tag "{tag}" created, referencing control plane revision "{revision}". To enable '
               f"injection using this\nrevision tag, use 'kubectl label namespace <NAMESPACE> istio.io/rev={tag}'\n")
     return 0
@@ -86,7 +96,7 @@ def list_tags(client: KubeClient, out: TextIO) -> int:
 
 
 def remove_tag(client: KubeClient, tag: str, *, yes: bool, out: TextIO) -> int:
-    """Delete a tag's webhooks; asks first when namespaces still use it."""
+    """Delete a tag's webhooks (the default validator stays, as with istioctl); asks first when namespaces use it."""
     hooks = _tag_webhooks(client, tag)
     if not hooks:
         raise CommandError(f'cannot remove tag "{tag}": cannot find MutatingWebhookConfiguration for tag')
@@ -99,8 +109,5 @@ def remove_tag(client: KubeClient, tag: str, *, yes: bool, out: TextIO) -> int:
             return 0
     for hook in hooks:
         client.delete(*_MWC, hook["metadata"]["name"])
-    validator = client.get_or_none(*_VWC, DEFAULT_VALIDATOR)
-    if tag == "default" and validator and (validator["metadata"].get("labels") or {}).get(TAG_LABEL) == "default":
-        client.delete(*_VWC, DEFAULT_VALIDATOR)
     out.write(f"Revision tag {tag} removed\n")
     return 0
