@@ -40,7 +40,6 @@ class Runtime:
         self.metrics = MeshMetrics(self.api.store, self.faults)
         self.metrics_interval = metrics_interval
         self.watches: set[asyncio.Queue] = set()
-        self.fault_hits: list[dict] = []
         self._next_ip = 10
         self._tasks: list[asyncio.Task] = []
         self._runner: web.AppRunner | None = None
@@ -158,9 +157,6 @@ class Runtime:
         except (yaml.YAMLError, ValueError) as exc:
             events.record(self.api.store, obj, "Warning", "InvalidFaults", f"faults not applied: {exc}", "emulator")
 
-    def record_fault(self, method: str, path: str, status: int) -> None:
-        self.fault_hits.append({"method": method, "path": path, "status": status})
-
     # -- inspection --------------------------------------------------------------------------------------
     def state(self) -> dict:
         """Every object (events aside) as one ``v1 List``, the form ``kubectl get -o yaml`` prints."""
@@ -170,52 +166,6 @@ class Runtime:
                 continue
             items += self.api.store.list(key)
         return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
-
-    # -- pod I/O stand-ins -------------------------------------------------------------------------------
-    def fake_log(self, pod: dict, container: str) -> list[str]:
-        """Plausible log lines for a container (there is no process behind it)."""
-        meta = pod["metadata"]
-        started = (pod.get("status") or {}).get("startTime") or meta.get("creationTimestamp")
-        t = started.replace("Z", ".000000Z") if started else "1970-01-01T00:00:00.000000Z"
-        image = next((c.get("image", "") for c in pod["spec"].get("containers", []) + pod["spec"].get(
-            "initContainers", []) if c["name"] == container), "")
-        rev = injection.proxy_revision(pod) or "default"
-        if container == "istio-proxy":
-            return [f"{t}\tinfo\tFLAG: --concurrency=\"2\"",
-                    f"{t}\tinfo\tVersion {image.rsplit(':', 1)[-1]}-emulated",
-                    f"{t}\tinfo\txdsproxy\tInitializing with upstream address \"{io.istiod_name(rev)}."
-                    f"{io.ISTIO_NAMESPACE}.svc:15012\" and cluster \"Kubernetes\"",
-                    f"{t}\tinfo\tads\tADS: new connection for node:{meta['name']}.{meta['namespace']}-1",
-                    f"{t}\tinfo\tEnvoy proxy is ready"]
-        if container == "discovery":
-            return [f"{t}\tinfo\tFLAG: --monitoringAddr=\":15014\"",
-                    f"{t}\tinfo\tstarting discovery service, revision {rev}",
-                    f"{t}\tinfo\tinjection\tsidecar injection webhook ready (revision {rev})",
-                    f"{t}\tinfo\tads\tAll caches have been synced up"]
-        if container == "istio-init":
-            return [f"{t}\tinfo\tIstio iptables environment:", "COMMIT", f"{t}\tinfo\tRunning iptables-restore"]
-        return [f"[{t}] emulated container {container} ({image}) started",
-                f"[{t}] listening on :8080",
-                f"[{t}] GET /health 200"]
-
-    def fake_exec(self, pod: dict, container: str, command: list[str]) -> tuple[int, str]:
-        """An answer for ``kubectl exec``: health probes succeed, Prometheus queries answer from /metrics."""
-        text = " ".join(command)
-        if not command:
-            return 1, ""
-        if "api/v1/query" in text:
-            return 0, '{"status":"success","data":{"resultType":"vector","result":[]}}\n'
-        if "netstat" in text:
-            return 0, ("Active Internet connections (only servers)\nProto Recv-Q Send-Q Local Address "
-                       "Foreign Address State PID/Program name\ntcp 0 0 0.0.0.0:15021 0.0.0.0:* LISTEN 1/envoy\n"
-                       "tcp 0 0 0.0.0.0:8080 0.0.0.0:* LISTEN 1/envoy\n")
-        if command[0] in ("curl", "wget"):
-            return 0, "OK\n" if "health" in text else '{"status": "ok"}\n'
-        if command[0] in ("echo",):
-            return 0, " ".join(command[1:]) + "\n"
-        if command[0] in ("true", "sh", "bash", "ls", "cat", "env", "hostname"):
-            return 0, f"{pod['metadata']['name']}\n" if command[0] == "hostname" else ""
-        return 0, ""
 
 
 def _creation_order(obj: dict) -> int:

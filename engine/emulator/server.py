@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, protobuf, tables
+from . import discovery, errors, podio, protobuf, tables
 from .api import CRD_KEY
 from .errors import ApiError
 from .patching import apply_json_patch, apply_merge_patch
@@ -78,7 +78,6 @@ class Server:
             if fault.timeout_s:
                 await asyncio.sleep(fault.timeout_s)
             if fault.status:
-                self.rt.record_fault(request.method, request.path, fault.status)
                 reason = {500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout",
                           429: "TooManyRequests"}.get(fault.status, "InternalError")
                 return _json(ApiError(fault.status, reason, fault.message,
@@ -337,7 +336,7 @@ class Server:
             container = containers[0]
         if container not in containers + inits:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
-        lines = self.rt.fake_log(pod, container)
+        lines = podio.fake_log(pod, container)
         if q.get("tailLines"):
             lines = lines[-int(q["tailLines"]):]
         return web.Response(text="".join(f"{line}\n" for line in lines), content_type="text/plain")
@@ -351,7 +350,7 @@ class Server:
         if not ws.can_prepare(request).ok:
             raise errors.bad_request("exec needs a WebSocket upgrade (remote command protocol v4/v5)")
         await ws.prepare(request)
-        rc, out = self.rt.fake_exec(pod, request.query.get("container", ""), command)
+        rc, out = podio.fake_exec(pod, request.query.get("container", ""), command)
         if request.query.get("stdin") in ("1", "true"):
             try:  # give the client a moment to send (and close) stdin; nothing reads it
                 await asyncio.wait_for(ws.receive(), 0.05)
