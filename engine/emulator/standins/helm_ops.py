@@ -210,7 +210,7 @@ def uninstall(client: KubeClient, names: list[str], namespace: str, keep_history
 
 def list_releases(client: KubeClient, args: argparse.Namespace, namespace: str | None, out: TextIO) -> int:
     """NAME NAMESPACE REVISION UPDATED STATUS CHART APP VERSION, tab-separated like helm's table."""
-    wanted = None if args.all else {"deployed", "failed", "pending-install", "pending-upgrade"}
+    wanted = None if args.all else {"deployed", "failed"}  # helm's default state mask
     rels = [r for r in ReleaseStore(client).all_latest(namespace)
             if (wanted is None or r.status in wanted) and (not args.filter or args.filter in r.name)]
     if args.short:
