@@ -236,3 +236,16 @@ def test_stand_ins_import_neither_the_kubernetes_client_nor_other_heavy_librarie
             "'jsonschema', 'asyncio'})); print('kubernetes' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.split("\n")[:2] == ["[]", "False"], result.stderr
+
+
+def test_helm_repo_add_and_update_print_what_helm_prints(monkeypatch, tmp_path):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    out = io.StringIO()
+    assert helm.main(["repo", "add", "istio", "https://istio-release.storage.googleapis.com/charts"],
+                     out=out, err=io.StringIO()) == 0
+    assert out.getvalue() == '"istio" has been added to your repositories\n'
+    out = io.StringIO()
+    assert helm.main(["repo", "update"], out=out, err=io.StringIO()) == 0
+    assert out.getvalue() == ("Hang tight while we grab the latest from your chart repositories...\n"
+                              '...Successfully got an update from the "istio" chart repository\n'
+                              "Update Complete. ⎈Happy Helming!⎈\n")
