@@ -5,7 +5,7 @@ import argparse
 import re
 import sys
 import time
-from typing import Callable, Iterable, TextIO
+from typing import Iterable, TextIO
 
 import yaml
 
@@ -114,17 +114,6 @@ def table(rows: Iterable[Iterable[object]], padding: int, minwidth: int = 0) -> 
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + row[-1:]
         lines.append("".join(cells))
     return "\n".join(lines) + ("\n" if lines else "")
-
-
-def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-    """Poll ``check`` until it is true or ``timeout`` seconds pass; returns the last result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if check():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
 def set_path(doc: dict, dotted: str, value: object) -> None:
