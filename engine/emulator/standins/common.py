@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import time
 from typing import Iterable, TextIO
 
 import yaml
