@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import random
+import time
 from typing import Any, Callable
 
 import yaml
@@ -37,6 +38,9 @@ class Api:
         self.store = store or Store()
         self.registry = registry or Registry()
         self.admission: list[Admission] = []
+        # Seconds a deleted pod stays Terminating (not Ready) before it is gone; 0 removes pods at once.
+        self.termination_delay = 0.0
+        self.terminating: dict[tuple[str, str], float] = {}  # pod -> monotonic time it is removed
 
     # -- reads -------------------------------------------------------------------------------------------
     def get(self, rt: ResourceType, namespace: str, name: str) -> dict:
@@ -216,8 +220,11 @@ class Api:
             "storedVersions": [rt.version]}
 
     def delete(self, rt: ResourceType, namespace: str, name: str, *, propagation: str = "Background",
-               preconditions: dict | None = None, dry_run: bool = False) -> dict:
-        """Delete now (no grace period), then its dependents (unless ``Orphan``); returns the last state."""
+               preconditions: dict | None = None, dry_run: bool = False, grace: float | None = None) -> dict:
+        """Delete, then its dependents (unless ``Orphan``); returns the last state.
+
+        Pods go through ``Terminating`` for ``termination_delay`` seconds (or ``grace``) when that is above 0.
+        """
         ns = namespace if rt.namespaced else ""
         old = self.store.get(rt.key, ns, name)
         if old is None:
@@ -237,6 +244,9 @@ class Api:
                     self.store.remove(key, name, obj["metadata"]["name"])
             gone = self.store.remove(rt.key, "", name)
             return {**gone, "status": {"phase": "Terminating"}} if gone else terminating
+        delay = self.termination_delay if grace is None else grace
+        if rt.key == "pods" and delay > 0:
+            return self._terminate(old, delay)
         gone = self.store.remove(rt.key, ns, name)
         if rt.key == CRD_KEY:
             crd_rt = self.registry.by_key(f"{old['spec']['names']['plural']}.{old['spec']['group']}")
@@ -246,6 +256,31 @@ class Api:
             self.registry.remove_crd(old)
         self._collect_dependents(old, orphan=(propagation == "Orphan"))
         return gone or old
+
+    def _terminate(self, pod: dict, delay: float) -> dict:
+        """Graceful pod deletion: marked for deletion and unready now, removed by :meth:`reap` later."""
+        meta = pod["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if meta.get("deletionTimestamp"):
+            return pod
+        status = copy.deepcopy(pod.get("status") or {})
+        for cond in status.get("conditions") or []:
+            if cond["type"] in ("Ready", "ContainersReady"):
+                cond["status"] = "False"
+        for c in status.get("containerStatuses") or []:
+            c["ready"] = False
+        self.terminating[key] = time.monotonic() + delay
+        return self.store.put("pods", {**pod, "metadata": {**meta, "deletionTimestamp": now_iso(),
+                                                            "deletionGracePeriodSeconds": max(1, round(delay))},
+                                       "status": status})
+
+    def reap(self) -> None:
+        """Remove the terminating pods whose grace period is over."""
+        now = time.monotonic()
+        for (ns, name), due in list(self.terminating.items()):
+            if due <= now:
+                del self.terminating[(ns, name)]
+                self.store.remove("pods", ns, name)
 
     def _collect_dependents(self, owner: dict, *, orphan: bool) -> None:
         uid = owner["metadata"]["uid"]

@@ -3,6 +3,7 @@ namespaces with deployments expand into ordinary manifests; ``objects:`` adds an
 ``kind: List`` (``kubectl get ... -o yaml`` of a real cluster) is accepted as a whole file.
 
     readiness_delay: 0.3          # seconds until a new pod is Ready
+    termination_delay: 0          # seconds a deleted pod stays Terminating (0: gone at once)
     nodes: 3                      # or a list of node names
     istio:                        # control planes, installed as istioctl would
       - {revision: default, version: 1.19.3, profile: default, gateway: true, values: {}}
@@ -31,7 +32,8 @@ from . import istio_objects
 
 DEMO = Path(__file__).parent / "clusters" / "demo.yaml"
 DEFAULT_IMAGE = "docker.io/kennethreitz/httpbin:latest"
-_KNOWN = {"readiness_delay", "nodes", "istio", "tags", "namespaces", "objects", "faults", "name", "description"}
+_KNOWN = {"readiness_delay", "termination_delay", "nodes", "istio", "tags", "namespaces", "objects", "faults",
+          "name", "description"}
 # Objects a controller derives, or that only make sense in the cluster they came from: never imported.
 _DERIVED_KINDS = {"Pod", "ReplicaSet", "Event", "Endpoints", "EndpointSlice", "ControllerRevision", "Lease",
                   "Node", "ComponentStatus"}
@@ -51,6 +53,7 @@ class ClusterSpec:
                                                       "emulator-worker2"])
     faults: dict = field(default_factory=dict)
     readiness_delay: float | None = None
+    termination_delay: float = 0.0
 
 
 def load_cluster(source: str | Path | dict | None) -> ClusterSpec:
@@ -83,6 +86,7 @@ def load_cluster(source: str | Path | dict | None) -> ClusterSpec:
     spec = ClusterSpec(faults=data.get("faults") or {})
     if data.get("readiness_delay") is not None:
         spec.readiness_delay = float(data["readiness_delay"])
+    spec.termination_delay = float(data.get("termination_delay") or 0)
     nodes = data.get("nodes")
     if isinstance(nodes, int):
         spec.nodes = ["emulator-control-plane"] + [f"emulator-worker{'' if i == 1 else i}" for i in range(1, nodes)]

@@ -134,6 +134,7 @@ class Controllers:
     def periodic(self) -> None:
         """Ready pods whose delay passed, retry short ReplicaSets, re-check deadlines."""
         now = time.monotonic()
+        self.api.reap()
         for (ns, name), due in list(self._pending_pods.items()):
             if due <= now:
                 self._make_ready(ns, name)
@@ -259,6 +260,9 @@ class Controllers:
             return
         if (ns, name) not in self._pending_pods:
             return
+        if pod["metadata"].get("deletionTimestamp"):
+            self._pending_pods.pop((ns, name), None)
+            return  # a terminating pod never becomes Ready
         # The starting cluster is healthy: faults act on what happens after it is loaded.
         blocked = None if self.ready_at_once else self._blocked(pod)
         t = now_iso()
@@ -289,9 +293,11 @@ class Controllers:
                           "Readiness probe failed: HTTP probe failed with statuscode: 503", "kubelet")
 
     # -- replicasets -------------------------------------------------------------------------------------
-    def _pods_of(self, rs: dict) -> list[dict]:
+    def _pods_of(self, rs: dict, *, terminating: bool = False) -> list[dict]:
+        """A ReplicaSet's pods; terminating ones count only when asked (as the controller's active pods)."""
         uid = rs["metadata"]["uid"]
-        return [p for p in self.store.list(POD, rs["metadata"]["namespace"]) if _owned_by(p, uid)]
+        return [p for p in self.store.list(POD, rs["metadata"]["namespace"]) if _owned_by(p, uid)
+                and (terminating or not p["metadata"].get("deletionTimestamp"))]
 
     def sync_replicaset(self, ns: str, name: str) -> None:
         rs = self.store.get(RS, ns, name)
@@ -478,8 +484,8 @@ class Controllers:
         for rs in old_rss:
             if int(rs["spec"].get("replicas", 0)):
                 self._scale(d, rs, 0)
-        if any(self._pods_of(rs) for rs in old_rss):
-            return
+        if any(self._pods_of(rs, terminating=True) for rs in old_rss):
+            return  # Recreate waits until every old pod is gone
         self._scale(d, new_rs, desired)
 
     def _cleanup_history(self, d: dict, new_rs: dict | None, rss: list[dict]) -> None:

@@ -46,6 +46,7 @@ class EndpointsController:
             if not selector:
                 continue  # selector-less services manage their endpoints themselves
             ready, not_ready = [], []
+            terminating = {p["status"]["podIP"] for p in pods if p["metadata"].get("deletionTimestamp")}
             for pod in pods:
                 labels = pod["metadata"].get("labels") or {}
                 if all(labels.get(k) == v for k, v in selector.items()):
@@ -68,7 +69,8 @@ class EndpointsController:
             self._put("endpoints", namespace, name, labels, {"subsets": [subset] if subset else []})
             slice_labels = {**labels, "kubernetes.io/service-name": name,
                             "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}
-            endpoints = [{"addresses": [a["ip"]], "conditions": {"ready": ok, "serving": ok, "terminating": False},
+            endpoints = [{"addresses": [a["ip"]],
+                          "conditions": {"ready": ok, "serving": ok, "terminating": a["ip"] in terminating},
                           "nodeName": a["nodeName"], "targetRef": a["targetRef"]}
                          for ok, group in ((True, ready), (False, not_ready)) for a in group]
             self._put("endpointslices.discovery.k8s.io", namespace, f"{name}-emu", slice_labels,

@@ -45,6 +45,7 @@ class Runtime:
         self._runner: web.AppRunner | None = None
         self.server = Server(self)
         self._load()
+        self.api.termination_delay = spec.termination_delay  # the starting cluster loads without it
         self.monitor = DowntimeMonitor(self.api.store)
         self.api.store.subscribe(self._faults_configmap_written)
 

@@ -202,8 +202,10 @@ class Server:
         if method == "DELETE":
             opts = await _body(request) or {}
             propagation = q.get("propagationPolicy") or opts.get("propagationPolicy") or "Background"
+            grace = q.get("gracePeriodSeconds", opts.get("gracePeriodSeconds"))
             gone = self.api.delete(rt, namespace, name, propagation=propagation,
-                                   preconditions=opts.get("preconditions"), dry_run=dry_run)
+                                   preconditions=opts.get("preconditions"), dry_run=dry_run,
+                                   grace=0.0 if str(grace) == "0" else None)
             if rt.key in ("pods", "namespaces") or rt.group not in BUILTIN_GROUPS:
                 return _json(gone)
             details = {"name": name, "kind": rt.plural, "uid": gone["metadata"]["uid"]}

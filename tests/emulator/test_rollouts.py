@@ -133,3 +133,30 @@ def test_recreate_strategy_replaces_all_pods(make_emulator):
     seen = _watch_ready_counts(apps, 2)
     assert min(ready for ready, _, _ in seen) == 0
     assert len(emu.downtime_report()["apps/web"]) == 1
+
+
+def test_termination_delay_keeps_old_pods_terminating_and_unready(make_emulator):
+    emu = make_emulator({**_cluster(1, 0), "termination_delay": 0.6})
+    api = api_client(emu)
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    _restart(apps)
+    terminating = wait_until(lambda: [p for p in core.list_namespaced_pod("apps").items
+                                      if p.metadata.deletion_timestamp], timeout=10)
+    pod = terminating[0]
+    assert not any(c.status == "True" for c in pod.status.conditions if c.type == "Ready")
+    eps = core.read_namespaced_endpoints("web", "apps")
+    assert pod.status.pod_ip not in [a.ip for s in eps.subsets for a in s.addresses or []]
+    _watch_ready_counts(apps, 2)  # the rollout completes: terminating pods are not counted
+    wait_until(lambda: len(core.list_namespaced_pod("apps").items) == 2, timeout=10)
+    assert emu.downtime_report()["apps/web"] == []
+
+
+@needs_kubectl
+def test_kubectl_delete_pod_waits_for_termination_unless_forced(make_emulator):
+    emu = make_emulator({**_cluster(1, 0), "termination_delay": 0.5})
+    core = client.CoreV1Api(api_client(emu))
+    first, second = [p.metadata.name for p in core.list_namespaced_pod("apps").items]
+    assert kubectl(emu, "delete", "pod", first, "-n", "apps").stdout.strip() == f'pod "{first}" deleted'
+    assert first not in [p.metadata.name for p in core.list_namespaced_pod("apps").items]
+    forced = kubectl(emu, "delete", "pod", second, "-n", "apps", "--grace-period=0", "--force")
+    assert f'pod "{second}" force deleted' in forced.stdout
