@@ -5,6 +5,7 @@ import sys
 import textwrap
 
 import pytest
+import yaml
 
 from engine.emulator.standins import helm, istioctl
 from engine.emulator.standins.common import (CommandError, format_duration, matching_failure, parse_duration,
@@ -13,6 +14,7 @@ from engine.emulator.standins.helm_charts import chart_name, render
 from engine.emulator.standins.helm_release import Release, decode, to_secret
 from engine.emulator.standins.helm_values import user_values
 from engine.emulator.standins.iop import build_plan, version_for
+from engine.emulator.standins.kubeclient import ConfigError, load_connection
 from engine.emulator.standins.reports import render_proxy_versions, wait_target
 
 REFERENCE_IOP = textwrap.dedent("""\
@@ -249,3 +251,19 @@ def test_helm_repo_add_and_update_print_what_helm_prints(monkeypatch, tmp_path):
     assert out.getvalue() == ("Hang tight while we grab the latest from your chart repositories...\n"
                               '...Successfully got an update from the "istio" chart repository\n'
                               "Update Complete. ⎈Happy Helming!⎈\n")
+
+
+def test_kubeconfig_context_selects_server_token_and_namespace(tmp_path, monkeypatch):
+    config = {"current-context": "a", "clusters": [{"name": "ca", "cluster": {"server": "http://127.0.0.1:1/"}},
+                                                   {"name": "cb", "cluster": {"server": "http://127.0.0.1:2"}}],
+              "users": [{"name": "ub", "user": {"token": "secret"}}],
+              "contexts": [{"name": "a", "context": {"cluster": "ca"}},
+                           {"name": "b", "context": {"cluster": "cb", "user": "ub", "namespace": "team"}}]}
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'missing'}:{path}")
+    assert load_connection().server == "http://127.0.0.1:1"
+    chosen = load_connection(context="b")
+    assert (chosen.server, chosen.token, chosen.namespace) == ("http://127.0.0.1:2", "secret", "team")
+    with pytest.raises(ConfigError, match="context was not found for specified context: c"):
+        load_connection(str(path), "c")

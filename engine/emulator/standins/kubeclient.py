@@ -101,12 +101,28 @@ def _named(items: list[dict] | None, name: str, what: str) -> dict:
     raise ConfigError(f"invalid configuration: {what} was not found for specified {what}: {name}")
 
 
-def _data_file(data: str) -> str:
-    # ssl wants files for client certificates; -data fields are written to a private temp file.
-    fd, path = tempfile.mkstemp(prefix="standin-", suffix=".pem")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(base64.b64decode(data))
-    return path
+def _load_client_cert(sslctx: ssl.SSLContext, user: dict) -> None:
+    """Load the user's client certificate; ssl wants files, so -data fields go through private temp files."""
+    made: list[str] = []
+
+    def path_of(field: str) -> str | None:
+        if user.get(field):
+            return user[field]
+        if not user.get(f"{field}-data"):
+            return None
+        fd, path = tempfile.mkstemp(prefix="standin-", suffix=".pem")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(base64.b64decode(user[f"{field}-data"]))
+        made.append(path)
+        return path
+
+    try:
+        cert, key = path_of("client-certificate"), path_of("client-key")
+        if cert:
+            sslctx.load_cert_chain(cert, key)
+    finally:
+        for path in made:
+            os.unlink(path)
 
 
 def load_connection(kubeconfig: str | None = None, context: str | None = None) -> Connection:
@@ -136,12 +152,7 @@ def load_connection(kubeconfig: str | None = None, context: str | None = None) -
         if cluster.get("insecure-skip-tls-verify"):
             sslctx.check_hostname = False
             sslctx.verify_mode = ssl.CERT_NONE
-        cert = user.get("client-certificate") or (
-            _data_file(user["client-certificate-data"]) if user.get("client-certificate-data") else None)
-        key = user.get("client-key") or (
-            _data_file(user["client-key-data"]) if user.get("client-key-data") else None)
-        if cert:
-            sslctx.load_cert_chain(cert, key)
+        _load_client_cert(sslctx, user)
     token = user.get("token")
     if not token and user.get("tokenFile"):
         token = Path(user["tokenFile"]).read_text().strip()
