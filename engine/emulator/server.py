@@ -306,12 +306,21 @@ class Server:
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
+                    item = b""
+                else:
+                    try:
+                        item = await asyncio.wait_for(queue.get(), remaining)
+                    except asyncio.TimeoutError:
+                        item = b""
+                if item is None:  # the emulator is stopping
                     break
-                try:
-                    item = await asyncio.wait_for(queue.get(), remaining)
-                except asyncio.TimeoutError:
-                    break
-                if item is None:
+                if item == b"":
+                    if q.get("allowWatchBookmarks") == "true" and not table:
+                        # The window closes with a bookmark, so the client's next watch starts from now
+                        # rather than from an old resourceVersion that may have left the replay log.
+                        await resp.write(_dumps({"type": "BOOKMARK", "object": {
+                            "kind": rt.kind, "apiVersion": rt.api_version,
+                            "metadata": {"resourceVersion": store.resource_version}}}).encode() + b"\n")
                     break
                 await resp.write(item)
         except (ConnectionResetError, asyncio.CancelledError):

@@ -127,6 +127,16 @@ def test_watch_streams_modifications_from_a_resource_version(core):
     assert events[-1] == ("MODIFIED", "apps", "yes")
 
 
+def test_watch_window_ends_with_a_bookmark_when_asked(core):
+    rv = core.list_namespace().metadata.resource_version
+    core.patch_namespace("apps", {"metadata": {"labels": {"moved": "on"}}})
+    resp = core.list_namespaced_config_map("apps", watch=True, resource_version=rv, timeout_seconds=1,
+                                           allow_watch_bookmarks=True, _preload_content=False)
+    events = [json.loads(line) for line in resp.read().decode().splitlines() if line.strip()]
+    assert [e["type"] for e in events] == ["BOOKMARK"]
+    assert int(events[0]["object"]["metadata"]["resourceVersion"]) > int(rv)
+
+
 def test_watch_from_expired_resource_version_is_410(core, emu):
     emu.call(lambda rt: rt.api.store._log.clear())
     with pytest.raises(client.ApiException) as err:
