@@ -105,12 +105,19 @@ def main() -> int:
     large = startup(LARGE, max(1, args.runs // 2))
     rows.append(("start-up, 20 ns / 100 deployments (median)", f"{statistics.median(large):.3f} s", "< 1 s",
                  statistics.median(large) < 1))
+    colds = []
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory() as state_dir:
+            t0 = time.perf_counter()
+            proc, _url = serve_in_subprocess(state_dir)
+            colds.append(time.perf_counter() - t0)
+            proc.terminate()
+            proc.wait(timeout=10)
+    cold = statistics.median(colds)
+    rows.append(("cold start of `emulate` process, demo, imports included (median)", f"{cold:.3f} s", "< 1 s",
+                 cold < 1))
     with tempfile.TemporaryDirectory() as state_dir:
-        t0 = time.perf_counter()
         proc, url = serve_in_subprocess(state_dir)
-        cold = time.perf_counter() - t0
-        rows.append(("cold start of `emulate` process, demo (imports included)", f"{cold:.3f} s", "< 1 s",
-                     cold < 1))
         try:
             rate = asyncio.run(throughput(url, args.seconds, args.concurrency))
             rows.append((f"API requests/s, {args.concurrency} keep-alive clients", f"{rate:.0f}/s", ">= 500/s",
