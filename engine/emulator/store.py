@@ -90,7 +90,14 @@ class Store:
         return gone
 
     def events_since(self, rv: int) -> list[tuple[int, str, str, dict, dict | None]]:
-        return [e for e in self._log if e[0] > rv]
+        """Logged changes after ``rv``, oldest first; walks back from the newest, so recent is cheap."""
+        out = []
+        for event in reversed(self._log):
+            if event[0] <= rv:
+                break
+            out.append(event)
+        out.reverse()
+        return out
 
     def _emit(self, kind: str, key: str, obj: dict, old: dict | None) -> None:
         self._log.append((self._rv, kind, key, obj, old))
