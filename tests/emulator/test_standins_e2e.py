@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from engine.emulator import Emulator
-from engine.emulator.standins import istioctl, mesh
+from engine.emulator.standins import helm, istioctl, mesh
 from engine.emulator.standins.kubeclient import KubeClient, NotFound
 
 from .test_standins_units import REFERENCE_IOP
@@ -60,6 +60,15 @@ def run(emu, *argv, stdin=subprocess.DEVNULL):
     """One stand-in command line, found on the emulator's PATH like any executable."""
     return subprocess.run(list(argv), env={**os.environ, **emu.env()}, stdin=stdin, capture_output=True,
                           text=True, timeout=60)
+
+
+def call(emu, tool, *argv):
+    """The same command line in this process: for the secondary checks of a test (a subprocess start costs
+    more than the command itself)."""
+    out, err = io.StringIO(), io.StringIO()
+    main = {"istioctl": istioctl.main, "helm": helm.main}[tool]
+    code = main(["--kubeconfig", str(emu.kubeconfig), *argv], out=out, err=err)
+    return subprocess.CompletedProcess([tool, *argv], code, out.getvalue(), err.getvalue())
 
 
 def _inventory(client: KubeClient) -> set[tuple[str, str, str]]:
@@ -131,7 +140,7 @@ def test_install_creates_the_revision_kubectl_then_sees(emu, client, tmp_path):
 
 def test_injection_uses_the_new_revision_after_relabel_and_restart(emu, client, tmp_path):
     _set_up_revision(emu, tmp_path)
-    waited = run(emu, "istioctl", "experimental", "wait", "--for=distribution", "--revision=1-20-0", "--timeout=30s")
+    waited = call(emu, "istioctl", "experimental", "wait", "--for=distribution", "--revision=1-20-0", "--timeout=30s")
     assert waited.stdout == "Resource revision 1-20-0 present on 2 out of 2 sidecars\n"  # the two gateway pods
     _migrate(client, "test-namespace", {"istio-injection": None, "istio.io/rev": "1-20-0"})
     status = run(emu, "istioctl", "proxy-status")
@@ -140,7 +149,7 @@ def test_injection_uses_the_new_revision_after_relabel_and_restart(emu, client, 
     assert len(rows) == 2
     assert all(r[-1] == "1.20.0" and r[-2].startswith("istiod-1-20-0-") and r[2:6] == ["SYNCED"] * 4
                for r in rows)
-    version = run(emu, "istioctl", "version")
+    version = call(emu, "istioctl", "version")
     assert version.stdout.splitlines() == ["client version: 1.20.0", "istiod version: 1.19.3",
                                            "istiod-1-20-0 version: 1.20.0",
                                            "data plane version: 1.20.0 (4 proxies)"]
@@ -148,14 +157,14 @@ def test_injection_uses_the_new_revision_after_relabel_and_restart(emu, client, 
 
 def test_tag_set_refuses_an_existing_tag_without_overwrite_and_moves_it_with(emu, client, tmp_path):
     _set_up_revision(emu, tmp_path)
-    first = run(emu, "istioctl", "tag", "set", "default", "--revision", "default")
+    first = call(emu, "istioctl", "tag", "set", "default", "--revision", "default")
     assert first.returncode == 0, first.stderr
     refused = run(emu, "istioctl", "tag", "set", "default", "--revision", "1-20-0")
     assert refused.returncode == 1
     assert refused.stderr == 'Error: revision tag "default" already exists, and --overwrite is false\n'
     moved = run(emu, "istioctl", "tag", "set", "default", "--revision", "1-20-0", "--overwrite")
     assert moved.returncode == 0, moved.stderr
-    listing = run(emu, "istioctl", "tag", "list")
+    listing = call(emu, "istioctl", "tag", "list")
     assert listing.stdout.splitlines()[1].split() == ["default", "1-20-0"]
     # istio-injection=enabled now means the default tag, so a restart moves the namespace's proxies.
     _migrate(client, "test-namespace", {})
@@ -197,7 +206,7 @@ def test_install_fails_when_the_revision_istiod_never_gets_ready(emu, client, tm
     assert "✔ Istio core installed" in result.stdout and "✔ Istiod installed" not in result.stdout
     assert "✘ Istiod encountered an error" in result.stderr
     assert result.stderr.endswith("Error: failed to install manifests: errors occurred during operation\n")
-    waited = run(emu, "istioctl", "x", "wait", "--for=distribution", "--revision=1-20-0", "--timeout=1s")
+    waited = call(emu, "istioctl", "x", "wait", "--for=distribution", "--revision=1-20-0", "--timeout=1s")
     assert waited.returncode == 1 and "timeout expired" in waited.stderr
 
 
@@ -207,8 +216,8 @@ def test_command_failure_fault_fails_only_the_matching_command(emu):
         {"tool": "helm", "args": ["list"], "exit_code": 1, "stderr": "Error: Kubernetes cluster unreachable"}]})
     failed = run(emu, "istioctl", "x", "precheck")
     assert (failed.returncode, failed.stderr) == (3, "Error: injected precheck\n")
-    assert run(emu, "helm", "list", "-A").returncode == 1
-    assert run(emu, "istioctl", "version").returncode == 0
+    assert call(emu, "helm", "list", "-A").returncode == 1
+    assert call(emu, "istioctl", "version").returncode == 0
 
 
 def test_precheck_version_and_analyze_report_a_healthy_cluster(emu):
@@ -227,7 +236,7 @@ def test_precheck_version_and_analyze_report_a_healthy_cluster(emu):
 
 def test_analyze_reports_bad_injection_labels_with_istio_codes_and_exit_79(emu, client):
     client.patch("v1", "Namespace", "test-namespace", {"metadata": {"labels": {"istio.io/rev": "1-20-0"}}})
-    both = run(emu, "istioctl", "analyze", "--all-namespaces")
+    both = call(emu, "istioctl", "analyze", "--all-namespaces")
     assert both.returncode == 0
     assert "Warning [IST0123] (Namespace test-namespace) The namespace has both new and legacy injection labels" \
         in both.stdout
@@ -263,12 +272,12 @@ def test_helm_install_list_and_uninstall_of_an_istiod_revision(emu, client):
     assert installed.returncode == 0, installed.stderr
     assert "STATUS: deployed\nREVISION: 1\n" in installed.stdout
     assert mesh.find_revision(client, "1-20-0").ready
-    listed = run(emu, "helm", "list", "-n", "istio-system", "-o", "json")
+    listed = call(emu, "helm", "list", "-n", "istio-system", "-o", "json")
     assert [(r["name"], r["status"], r["chart"]) for r in yaml.safe_load(listed.stdout)] == [
         ("istiod-1-20-0", "deployed", "istiod-1.20.0")]
     secrets = client.list("v1", "Secret", "istio-system", "owner=helm")
     assert [s["metadata"]["name"] for s in secrets] == ["sh.helm.release.v1.istiod-1-20-0.v1"]
-    again = run(emu, "helm", "install", "istiod-1-20-0", "istio/istiod", "-n", "istio-system")
+    again = call(emu, "helm", "install", "istiod-1-20-0", "istio/istiod", "-n", "istio-system")
     assert again.stderr == "Error: INSTALLATION FAILED: cannot re-use a name that is still in use\n"
     removed = run(emu, "helm", "uninstall", "istiod-1-20-0", "-n", "istio-system")
     assert removed.stdout == 'release "istiod-1-20-0" uninstalled\n'
@@ -281,7 +290,7 @@ def test_helm_base_refuses_objects_another_installer_owns(emu):
     assert result.returncode == 1
     assert result.stderr.startswith("Error: INSTALLATION FAILED: rendered manifests contain a resource that "
                                     "already exists.")
-    assert run(emu, "helm", "status", "istio-base", "-n", "istio-system").stderr == "Error: release: not found\n"
+    assert call(emu, "helm", "status", "istio-base", "-n", "istio-system").stderr == "Error: release: not found\n"
 
 
 def test_stand_ins_are_the_emulator_executables_on_path(emu):
@@ -306,16 +315,16 @@ def test_helm_upgrade_supersedes_and_rollback_returns_to_an_earlier_revision(emu
     assert labels == {"sh.helm.release.v1.istiod-1-20-0.v1": "superseded",
                       "sh.helm.release.v1.istiod-1-20-0.v2": "deployed"}
     assert client.get("apps/v1", "Deployment", "istiod-1-20-0", "istio-system")["spec"]["replicas"] == 2
-    rolled = run(emu, "helm", "rollback", "istiod-1-20-0", "1", "-n", "istio-system")
+    rolled = call(emu, "helm", "rollback", "istiod-1-20-0", "1", "-n", "istio-system")
     assert rolled.stdout == "Rollback was a success! Happy Helming!\n"
     assert client.get("apps/v1", "Deployment", "istiod-1-20-0", "istio-system")["spec"]["replicas"] == 1
-    status = yaml.safe_load(run(emu, "helm", "status", "istiod-1-20-0", "-n", "istio-system", "-o", "json").stdout)
+    status = yaml.safe_load(call(emu, "helm", "status", "istiod-1-20-0", "-n", "istio-system", "-o", "json").stdout)
     assert (status["version"], status["info"]["status"], status["info"]["description"]) == (3, "deployed",
                                                                                           "Rollback to 1")
-    kept = run(emu, "helm", "uninstall", "istiod-1-20-0", "-n", "istio-system", "--keep-history")
+    kept = call(emu, "helm", "uninstall", "istiod-1-20-0", "-n", "istio-system", "--keep-history")
     assert kept.returncode == 0
     assert client.get_or_none("apps/v1", "Deployment", "istiod-1-20-0", "istio-system") is None
-    assert run(emu, "helm", "rollback", "istiod-1-20-0", "3", "-n", "istio-system").returncode == 0
+    assert call(emu, "helm", "rollback", "istiod-1-20-0", "3", "-n", "istio-system").returncode == 0
     assert client.get_or_none("apps/v1", "Deployment", "istiod-1-20-0", "istio-system") is not None
 
 
@@ -325,7 +334,7 @@ def test_an_uninstalled_revision_is_reinstalled_from_its_saved_operator(emu, cli
     saved.write_text(yaml.safe_dump({"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
                                      "metadata": {"name": "restore", "namespace": "istio-system"},
                                      "spec": state["spec"]}))
-    assert run(emu, "istioctl", "uninstall", "--revision", "default", "-y").returncode == 0
+    assert call(emu, "istioctl", "uninstall", "--revision", "default", "-y").returncode == 0
     assert client.get_or_none("apps/v1", "Deployment", "istiod", "istio-system") is None
     again = run(emu, "istioctl", "install", "-y", "--revision", "default", "-f", str(saved))
     assert again.returncode == 0, again.stderr
@@ -340,7 +349,7 @@ def test_api_errors_and_a_wrong_context_fail_with_one_error_line(emu):
     failed = run(emu, "istioctl", "tag", "set", "canary", "--revision", "default")
     assert failed.returncode == 1
     assert failed.stderr.startswith("Error: ") and len(failed.stderr.splitlines()) == 1
-    wrong = run(emu, "istioctl", "--context", "nope", "tag", "list")
+    wrong = call(emu, "istioctl", "--context", "nope", "tag", "list")
     assert wrong.returncode == 1
     assert "context was not found for specified context: nope" in wrong.stderr
 
@@ -352,11 +361,11 @@ def test_an_api_error_during_install_fails_the_component_like_istioctl_and_helm(
     assert "✔ Istio core installed" in failed.stdout
     assert "✘ Istiod encountered an error: failed to update resource" in failed.stderr
     assert failed.stderr.endswith("Error: failed to install manifests: errors occurred during operation\n")
-    helm = run(emu, "helm", "install", "istiod-1-21-0", "istio/istiod", "-n", "istio-system",
-               "--set", "revision=1-21-0")
-    assert helm.returncode == 1 and helm.stderr.startswith("Error: INSTALLATION FAILED: ")
-    assert "rendered manifests" not in helm.stderr  # the API's error, not an ownership conflict
-    listed = run(emu, "helm", "list", "-n", "istio-system", "-o", "json")
+    helmed = call(emu, "helm", "install", "istiod-1-21-0", "istio/istiod", "-n", "istio-system",
+                  "--set", "revision=1-21-0")
+    assert helmed.returncode == 1 and helmed.stderr.startswith("Error: INSTALLATION FAILED: ")
+    assert "rendered manifests" not in helmed.stderr  # the API's error, not an ownership conflict
+    listed = call(emu, "helm", "list", "-n", "istio-system", "-o", "json")
     assert [(r["name"], r["status"]) for r in yaml.safe_load(listed.stdout)] == [("istiod-1-21-0", "failed")]
 
 
@@ -384,7 +393,7 @@ def test_helm_installs_istio_from_scratch_and_uninstall_leaves_only_the_crds(tmp
         assert istioctl.main(["--kubeconfig", str(emu.kubeconfig), "tag", "remove", "default", "-y"],
                              out=io.StringIO(), err=io.StringIO()) == 0
         for release in ("istiod", "istio-base"):
-            assert run(emu, "helm", "uninstall", release, "-n", "istio-system").returncode == 0
+            assert call(emu, "helm", "uninstall", release, "-n", "istio-system").returncode == 0
         assert _inventory(kube) == before
         assert kube.get_or_none("apiextensions.k8s.io/v1", "CustomResourceDefinition",
                                 "virtualservices.networking.istio.io") is not None
