@@ -78,6 +78,9 @@ def build_parser() -> Parser:
     p.add_argument("--use-kube", nargs="?", const="true", default="true", help=argparse.SUPPRESS)
     p.add_argument("--color", nargs="?", const="true", default="false", help=argparse.SUPPRESS)
     p.add_argument("-R", "--recursive", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("-r", "--revision", default=None, help="Control plane revision (accepted; all are analyzed)")
+    p.add_argument("-S", "--suppress", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("--timeout", default="30s", help=argparse.SUPPRESS)
 
     _tag_parser(sub)
     for name in ("x", "experimental"):
