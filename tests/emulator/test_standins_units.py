@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from engine.emulator.standins import helm, istioctl
+from engine.emulator.standins.analyze import Message, suppressed
 from engine.emulator.standins.common import (CommandError, format_duration, matching_failure, parse_duration,
                                              strip_flags, table)
 from engine.emulator.standins.helm_charts import chart_name, render
@@ -267,3 +268,11 @@ def test_kubeconfig_context_selects_server_token_and_namespace(tmp_path, monkeyp
     assert (chosen.server, chosen.token, chosen.namespace) == ("http://127.0.0.1:2", "secret", "team")
     with pytest.raises(ConfigError, match="context was not found for specified context: c"):
         load_connection(str(path), "c")
+
+
+def test_analyze_suppress_rules_match_code_and_origin_with_wildcards():
+    msg = Message("Info", "IST0102", "Namespace default", "not injected")
+    assert suppressed(msg, ["IST0102=Namespace default"])
+    assert suppressed(msg, ["IST01*=Namespace *"])
+    assert not suppressed(msg, ["IST0102=Namespace other"])
+    assert not suppressed(msg, ["IST0123"])

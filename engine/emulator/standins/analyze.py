@@ -3,6 +3,7 @@ what the emulator can know: injection labels, proxies that need a restart, webho
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from dataclasses import dataclass
@@ -140,11 +141,20 @@ def _webhook_messages(client: KubeClient) -> list[Message]:
     return msgs
 
 
+def suppressed(msg: Message, rules: list[str]) -> bool:
+    """istioctl's --suppress: 'CODE=Kind name' (shell-style wildcards), e.g. 'IST0102=Namespace default'."""
+    for rule in rules:
+        code, _, origin = rule.partition("=")
+        if fnmatch.fnmatchcase(msg.code, code.strip()) and fnmatch.fnmatchcase(msg.origin, origin.strip() or "*"):
+            return True
+    return False
+
+
 def analyze(client: KubeClient, *, namespace: str | None, failure_threshold: str, output_threshold: str,
-            output: str, out: TextIO, err: TextIO) -> int:
+            output: str, out: TextIO, err: TextIO, suppress: list[str] | None = None) -> int:
     """Print findings at or above the output threshold; exit 79 when any reach the failure threshold."""
     target = "all namespaces" if namespace is None else f"namespace: {namespace}"
-    msgs = analyze_messages(client, namespace)
+    msgs = [m for m in analyze_messages(client, namespace) if not suppressed(m, suppress or [])]
     shown = [m for m in msgs if LEVELS[m.level] >= LEVELS[output_threshold]]
     docs = [{"code": m.code, "level": m.level, "origin": m.origin, "message": m.text,
              "documentationUrl": f"{ANALYSIS_URL}/{m.code.lower()}/"} for m in shown]

@@ -79,7 +79,7 @@ def build_parser() -> Parser:
     p.add_argument("--color", nargs="?", const="true", default="false", help=argparse.SUPPRESS)
     p.add_argument("-R", "--recursive", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-r", "--revision", default=None, help="Control plane revision (accepted; all are analyzed)")
-    p.add_argument("-S", "--suppress", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("-S", "--suppress", action="append", default=[], help="Suppress messages: 'CODE=Kind name'")
     p.add_argument("--timeout", default="30s", help=argparse.SUPPRESS)
 
     _tag_parser(sub)
@@ -178,7 +178,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if cmd == "analyze":
         namespace = None if args.all_namespaces else (args.namespace or client.conn.namespace)
         return analyze.analyze(client, namespace=namespace, failure_threshold=args.failure_threshold,
-                               output_threshold=args.output_threshold, output=args.output, out=out, err=err)
+                               output_threshold=args.output_threshold, output=args.output, out=out, err=err,
+                               suppress=args.suppress)
     if cmd == "tag" or (cmd == "x" and args.xcommand == "tag"):
         return _run_tag(client, args, out)
     if cmd == "x":
