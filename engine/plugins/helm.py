@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .base import RunOptions, StepContext, to_arg
+from .base import Outcome, RunOptions, StepContext, to_arg
 from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, exactly_one, tool_query
 
 RELEASE = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "description": "Release name."}
@@ -55,7 +55,8 @@ class HelmPlugin(ClusterTool):
                         "description": "helm upgrade --install ...; rollback returns to the previous revision "
                                        "(or uninstalls a release the upgrade created)."},
             "uninstall": {**_RELEASE_REF, "properties": {**_RELEASE_REF["properties"],
-                                                         "keep_history": {"type": "boolean", "default": True}},
+                                                         "keep_history": {"type": "boolean", "default": True},
+                                                         "if_present": {"type": "boolean", "default": False}},
                           "description": "helm uninstall (--keep-history, so the rollback can restore it)."},
             "rollback": {**_RELEASE_REF, "required": ["release", "revision"],
                          "properties": {**_RELEASE_REF["properties"], "revision": {"type": "integer", "minimum": 0}},
@@ -123,27 +124,42 @@ class HelmPlugin(ClusterTool):
             return f"helm rollback {args['uninstall']['release']} to the revision it had before"
         return None
 
-    def before(self, args: dict, ctx: StepContext) -> dict[str, Any]:
-        form = self.form(args)
-        if form == "install":
-            spec = args["install"]
-            return {"undo": {"uninstall": {"release": spec["release"], **_ns_key(spec), "keep_history": False}}}
-        if form not in ("upgrade", "uninstall"):
-            return {}
-        spec = args[form]
+    def _current(self, args: dict, spec: dict, ctx: StepContext) -> int | None:
+        """The release's current revision, or None when there is no live release of that name."""
         done = tool_query(self, args, ctx, ["status", str(spec["release"]), *self._ns(spec), "-o", "json"])
-        previous = None
         if done:
             status = json.loads(done.stdout)
-            # A release uninstalled with --keep-history is gone as far as an upgrade is concerned.
+            # A release uninstalled with --keep-history is gone as far as installing is concerned.
             if (status.get("info") or {}).get("status") != "uninstalled":
-                previous = status.get("version")
-        elif "not found" not in (done.stderr + done.stdout).lower():
+                return int(status["version"])
+            return None
+        if "not found" not in (done.stderr + done.stdout).lower():
             raise RuntimeError(f"helm status {spec['release']} failed: {done.stderr.strip() or done.rc}")
+        return None
+
+    def run(self, args: dict, ctx: StepContext) -> Outcome:
+        form = self.form(args)
+        # As a rollback, uninstalling what is not there is success: rollback actions must be idempotent.
+        if form == "uninstall" and args["uninstall"].get("if_present") and \
+                self._current(args, args["uninstall"], ctx) is None:
+            return Outcome(ok=True, message=f"release {args['uninstall']['release']} is not installed: nothing to do")
+        return super().run(args, ctx)
+
+    def before(self, args: dict, ctx: StepContext) -> dict[str, Any]:
+        form = self.form(args)
+        if form not in ("install", "upgrade", "uninstall"):
+            return {}
+        spec = args[form]
+        previous = self._current(args, spec, ctx)
+        if form == "install":
+            if previous is not None:
+                return {"previous_revision": previous}  # the install will fail; the release is not ours to undo
+            return {"undo": {"uninstall": {"release": spec["release"], **_ns_key(spec), "keep_history": False,
+                                           "if_present": True}}, "previous_revision": None}
         if previous is None:
             if form == "upgrade":
-                return {"undo": {"uninstall": {"release": spec["release"], **_ns_key(spec), "keep_history": False}},
-                        "previous_revision": None}
+                return {"undo": {"uninstall": {"release": spec["release"], **_ns_key(spec), "keep_history": False,
+                                               "if_present": True}}, "previous_revision": None}
             return {"previous_revision": None}
         if form == "uninstall" and not spec.get("keep_history", True):
             return {"previous_revision": previous}

@@ -108,7 +108,7 @@ class HttpPlugin(StepPlugin):
                 parsed = json.loads(text)
             except ValueError:
                 parsed = None
-        outputs = {"status": status, "headers": resp_headers}
+        outputs = {"status_code": status, "headers": resp_headers}  # `status` is the step's own
         expected = expected_statuses(args.get("expect_status"))
         problems = []
         if not status_ok(status, expected):
