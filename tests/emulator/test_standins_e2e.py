@@ -1,5 +1,6 @@
 """The istioctl and helm stand-ins run as real subprocesses against a started Emulator."""
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -315,6 +316,8 @@ def test_helm_upgrade_supersedes_and_rollback_returns_to_an_earlier_revision(emu
     assert labels == {"sh.helm.release.v1.istiod-1-20-0.v1": "superseded",
                       "sh.helm.release.v1.istiod-1-20-0.v2": "deployed"}
     assert client.get("apps/v1", "Deployment", "istiod-1-20-0", "istio-system")["spec"]["replicas"] == 2
+    values = call(emu, "helm", "get", "values", "istiod-1-20-0", "-n", "istio-system", "-o", "json")
+    assert json.loads(values.stdout) == {"revision": "1-20-0", "pilot": {"replicaCount": 2}}
     rolled = call(emu, "helm", "rollback", "istiod-1-20-0", "1", "-n", "istio-system")
     assert rolled.stdout == "Rollback was a success! Happy Helming!\n"
     assert client.get("apps/v1", "Deployment", "istiod-1-20-0", "istio-system")["spec"]["replicas"] == 1

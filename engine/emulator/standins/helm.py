@@ -11,7 +11,7 @@ import sys
 from typing import TextIO
 
 from .common import STANDIN_NOTE, CommandError, Parser, fault_exit, parse_duration
-from .helm_ops import install_or_upgrade, list_releases, print_release, rollback, uninstall
+from .helm_ops import get_release, install_or_upgrade, list_releases, print_release, rollback, uninstall
 from .helm_release import ReleaseStore
 from .kubeclient import ApiError, ConfigError, KubeClient
 
@@ -82,6 +82,15 @@ def build_parser() -> Parser:
     p = _common(sub.add_parser("status", help="display the status of the named release"))
     p.add_argument("name", help="release name")
     p.add_argument("-o", "--output", default="table", choices=["table", "json", "yaml"], help="format")
+    get = _common(sub.add_parser("get", help="download extended information of a named release"))
+    gsub = get.add_subparsers(dest="gcommand", metavar="<command>", parser_class=Parser)
+    for name in ("values", "manifest"):
+        p = _common(gsub.add_parser(name, help=f"download the {name} of a named release"))
+        p.add_argument("name", help="release name")
+        p.add_argument("--revision", type=int, default=None, help="a revision of the release")
+        if name == "values":
+            p.add_argument("-o", "--output", default="table", choices=["table", "json", "yaml"], help="format")
+            p.add_argument("-a", "--all", action="store_true", help="accepted; the user-supplied values are shown")
     p = _common(sub.add_parser("rollback", help="roll back a release to a previous revision"))
     p.add_argument("name", help="release name")
     p.add_argument("revision", nargs="?", type=int, default=None, help="revision (default: the previous one)")
@@ -127,6 +136,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise CommandError("release: not found")
         print_release(rel, args.output, out)
         return 0
+    if args.command == "get":
+        return get_release(client, args.gcommand, args.name, namespace, args.revision,
+                           getattr(args, "output", "table"), out)
     if args.command == "rollback":
         return rollback(client, args.name, args.revision, namespace, out,
                         parse_duration(args.timeout) if args.wait else None)

@@ -260,3 +260,21 @@ def rollback(client: KubeClient, name: str, target: int | None, namespace: str, 
     store.supersede(current)
     out.write("Rollback was a success! Happy Helming!\n")
     return 0
+
+
+def get_release(client: KubeClient, what: str, name: str, namespace: str, revision: int | None, output: str,
+                out: TextIO) -> int:
+    """``helm get values|manifest``: a release's user-supplied values, or the objects it recorded."""
+    hist = ReleaseStore(client).history(name, namespace)
+    rel = next((r for r in reversed(hist) if revision is None or r.version == revision), None)
+    if rel is None:
+        raise CommandError("release: not found")
+    if what == "manifest":
+        out.write(rel.to_json()["manifest"])
+    elif output == "json":
+        out.write(json.dumps(rel.config) + "\n")
+    elif output == "yaml":
+        out.write(yaml.safe_dump(rel.config, sort_keys=False))
+    else:
+        out.write("USER-SUPPLIED VALUES:\n" + (yaml.safe_dump(rel.config, sort_keys=False) if rel.config else "null\n"))
+    return 0
