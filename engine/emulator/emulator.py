@@ -118,7 +118,10 @@ class Emulator:
         """The variables that point kubectl, the kubernetes client and the stand-ins at this emulator."""
         return {"KUBECONFIG": str(self.kubeconfig),
                 "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-                "PLAYBOOK_EMULATOR_URL": self.url}
+                "PLAYBOOK_EMULATOR_URL": self.url,
+                # kubectl caches discovery per host:port; every emulator has a new port, so keep the cache
+                # with the emulator's state rather than growing ~/.kube/cache with each run.
+                "KUBECACHEDIR": str(self.state_dir / "kube-cache")}
 
     # -- live control and inspection ---------------------------------------------------------------------
     def set_faults(self, faults: dict) -> None:
