@@ -219,8 +219,9 @@ class Controllers:
         key = (meta["namespace"], meta["name"])
         delay = 0.0 if self.ready_at_once else self._delay_for(pod)
         self._pending_pods[key] = time.monotonic() + delay
-        if delay <= 0 and self._loop is not None and not self.ready_at_once:
-            self._loop.call_soon(self._make_ready, *key)
+        if self._loop is not None and not self.ready_at_once:
+            # A timer of its own, so readiness takes the delay and not the delay rounded up to a tick.
+            self._loop.call_later(max(delay, 0.0), self._make_ready, *key)
         if pod["spec"].get("nodeName"):
             events.record(self.store, pod, "Normal", "Scheduled",
                           f"Successfully assigned {meta['namespace']}/{meta['name']} to {pod['spec']['nodeName']}",
