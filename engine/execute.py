@@ -6,6 +6,7 @@ after a grace period, so no grandchild outlives its step.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -47,6 +48,14 @@ def _pump(stream, name: str, sink: list[str], on_output: OutputFn | None) -> Non
     stream.close()
 
 
+def _pidfd(pid: int) -> int | None:
+    """A file descriptor that is readable once `pid` has exited (Linux 5.3+), else None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)
@@ -84,12 +93,20 @@ def run_process(argv: Sequence[str], *, timeout: float | None = None, cancel: th
         threading.Thread(target=feed, daemon=True).start()
     deadline = started + timeout if timeout else None
     timed_out = cancelled = False
+    # A pidfd becomes readable the moment the child exits: no polling delay on short commands (Popen.wait's
+    # timeout loop sleeps 1, 2, 4... ms between checks). The timeout and cancel checks still run every 50 ms.
+    pidfd = _pidfd(proc.pid)
     while True:
-        try:
-            proc.wait(timeout=0.05)
-            break
-        except subprocess.TimeoutExpired:
-            pass
+        if pidfd is not None:
+            select.select([pidfd], [], [], 0.05)
+            if proc.poll() is not None:
+                break
+        else:
+            try:
+                proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
         if deadline is not None and time.time() >= deadline:
             timed_out = True
         elif cancel is not None and cancel.is_set():
@@ -102,6 +119,8 @@ def run_process(argv: Sequence[str], *, timeout: float | None = None, cancel: th
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait()
             break
+    if pidfd is not None:
+        os.close(pidfd)
     # Grandchildren may still hold the pipes open: give the readers a moment, then end the group.
     for t in pumps:
         t.join(timeout=1.0)

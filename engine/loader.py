@@ -31,6 +31,14 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
+# libyaml (when PyYAML was built with it) parses large playbooks ~10x faster. It builds the same nodes with
+# the same marks; any error is reported by re-reading with the pure-Python loader so messages never change.
+_FastLoader: type | None = None
+if getattr(yaml, "__with_libyaml__", False):
+    class _FastLoader(yaml.CSafeLoader):  # type: ignore[no-redef]
+        pass
+
+
 def _construct_map(loader: _Loader, node: yaml.MappingNode):
     data = LineMap()
     data.line = node.start_mark.line + 1
@@ -52,6 +60,8 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode):
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+if _FastLoader is not None:
+    _FastLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
@@ -75,7 +85,16 @@ def load_yaml_text(text: str, source: str) -> Any:
     """Parse one YAML document with the bounds above; errors carry `source:line`."""
     if len(text) > MAX_BYTES:
         raise LoadError(f"file is {len(text)} bytes, more than the {MAX_BYTES} allowed", file=source)
-    loader = _Loader(text)
+    if _FastLoader is not None:
+        try:
+            return _load(_FastLoader, text, source)
+        except (LoadError, RecursionError):
+            pass  # the pure-Python loader below says what is wrong, in its own words
+    return _load(_Loader, text, source)
+
+
+def _load(loader_class: type, text: str, source: str) -> Any:
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -180,6 +180,7 @@ class Renderer:
         self.env = env
         self._templates: dict[str, Any] = {}
         self._exprs: dict[str, Any] = {}
+        self._syntax: dict[tuple[str, bool], frozenset[str] | str] = {}  # check_syntax: names, or the error
 
     # -- compiling ---------------------------------------------------------------------------------
 
@@ -221,13 +222,22 @@ class Renderer:
         """Parse every template in `value`; returns the top-level names they use."""
         names: set[str] = set()
         if isinstance(value, str):
-            source = self.bare(value) if expression else value
-            try:
-                ast = self.env.parse("{{ (" + source + ") }}" if expression else source)
-            except TemplateSyntaxError as err:
-                kind = "expression" if expression else "template"
-                raise TemplateError(f"{kind} syntax error: {err.message} in {value!r}") from None
-            names |= meta.find_undeclared_variables(ast) - _guarded_names(ast)
+            if not expression and "{" not in value:
+                return names  # plain text: no Jinja syntax can start without "{"
+            # Large playbooks repeat the same templates: parse each text once.
+            known = self._syntax.get((value, expression))
+            if known is None:
+                source = self.bare(value) if expression else value
+                try:
+                    ast = self.env.parse("{{ (" + source + ") }}" if expression else source)
+                    known = frozenset(meta.find_undeclared_variables(ast) - _guarded_names(ast))
+                except TemplateSyntaxError as err:
+                    kind = "expression" if expression else "template"
+                    known = f"{kind} syntax error: {err.message} in {value!r}"
+                self._syntax[(value, expression)] = known
+            if isinstance(known, str):
+                raise TemplateError(known)
+            names |= known
         elif isinstance(value, Mapping):
             for v in value.values():
                 names |= self.check_syntax(v, expression=expression)
