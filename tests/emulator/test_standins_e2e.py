@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from engine.emulator import Emulator
+from engine.emulator.istio_objects import tag_webhook
 from engine.emulator.standins import helm, istioctl, mesh
 from engine.emulator.standins.kubeclient import KubeClient, NotFound
 
@@ -247,6 +248,12 @@ def test_analyze_reports_bad_injection_labels_with_istio_codes_and_exit_79(emu, 
     assert 'Error [IST0101] (Namespace test-namespace) Referenced revision tag or revision not found: "1-20-0"' \
         in missing.stdout
     assert missing.stderr.startswith("Error: Analyzers found issues when analyzing all namespaces.")
+    client.create(tag_webhook("canary", "1-18-0"))  # a tag left pointing at a control plane that is gone
+    dangling = call(emu, "istioctl", "analyze", "-A", "--suppress", "IST0101=*")
+    assert dangling.returncode == 79
+    assert dangling.stdout == ("Error [IST0139] (MutatingWebhookConfiguration istio-revision-tag-canary) Injector "
+                               "refers to a control plane service that does not exist: istio-system/istiod-1-18-0.\n")
+    assert call(emu, "istioctl", "x", "precheck").returncode == 0  # precheck does not run that analyzer
 
 
 def test_proxy_status_shows_stale_proxies_and_omits_those_of_a_gone_istiod(emu, client, tmp_path):
