@@ -249,7 +249,7 @@ def test_analyze_reports_bad_injection_labels_with_istio_codes_and_exit_79(emu, 
         in missing.stdout
     assert missing.stderr.startswith("Error: Analyzers found issues when analyzing all namespaces.")
     client.create(tag_webhook("canary", "1-18-0"))  # a tag left pointing at a control plane that is gone
-    dangling = call(emu, "istioctl", "analyze", "-A", "--suppress", "IST0101=*")
+    dangling = call(emu, "istioctl", "analyze", "-A", "--suppress", "IST0101=*", "--output-threshold", "Error")
     assert dangling.returncode == 79
     assert dangling.stdout == ("Error [IST0139] (MutatingWebhookConfiguration istio-revision-tag-canary) Injector "
                                "refers to a control plane service that does not exist: istio-system/istiod-1-18-0.\n")
