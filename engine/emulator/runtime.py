@@ -13,6 +13,7 @@ from . import istio_objects as io
 from .api import Api
 from .cluster import ClusterSpec, base_objects
 from .controllers import Controllers
+from .disruption import DisruptionController
 from .endpoints import EndpointsController
 from .errors import ApiError
 from .faults import FAULTS_CONFIGMAP, Faults
@@ -36,6 +37,7 @@ class Runtime:
         self.controllers = Controllers(self.api, self.faults,
                                        readiness_delay=DEFAULT_READINESS_DELAY if delay is None else delay)
         self.endpoints = EndpointsController(self.api.store)
+        self.disruption = DisruptionController(self.api.store)
         self.api.admission += [injection.admit, self.controllers.schedule_pod, self._allocate_cluster_ip]
         self.metrics = MeshMetrics(self.api.store, self.faults)
         self.metrics_interval = metrics_interval
@@ -65,6 +67,7 @@ class Runtime:
                 self.create_object(obj)
             self.controllers.settle()
         self.endpoints.flush()
+        self.disruption.flush()
         self.controllers.ready_at_once = False
 
     def create_object(self, obj: dict, *, exist_ok: bool = True) -> dict | None:
@@ -102,6 +105,7 @@ class Runtime:
         loop = asyncio.get_running_loop()
         self.controllers.start(loop)
         self.endpoints.start(loop)
+        self.disruption.start(loop)
         self._tasks.append(loop.create_task(self._metrics_loop()))
         # In-flight requests (a hanging timeout fault, a long watch) must not hold up stop().
         self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False,
