@@ -3,9 +3,9 @@ many may be disrupted now (``kubectl get pdb`` shows ALLOWED DISRUPTIONS from it
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import TYPE_CHECKING
 
+from .controllers import resolve_percent
 from .injection import pod_is_ready
 from .selectors import match_label_selector
 
@@ -13,13 +13,6 @@ if TYPE_CHECKING:
     from .store import Store
 
 PDB_KEY = "poddisruptionbudgets.policy"
-
-
-def _scaled(value: int | str, total: int, round_up: bool) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        scaled = float(value[:-1]) * total / 100.0
-        return int(math.ceil(scaled) if round_up else math.floor(scaled))
-    return int(value)
 
 
 def pdb_status(pdb: dict, pods: list[dict]) -> dict:
@@ -31,9 +24,9 @@ def pdb_status(pdb: dict, pods: list[dict]) -> dict:
     expected = len(selected)
     healthy = sum(1 for p in selected if pod_is_ready(p))
     if "minAvailable" in spec:
-        desired = _scaled(spec["minAvailable"], expected, True)
+        desired = resolve_percent(spec["minAvailable"], expected, True)
     elif "maxUnavailable" in spec:
-        desired = max(0, expected - _scaled(spec["maxUnavailable"], expected, True))
+        desired = max(0, expected - resolve_percent(spec["maxUnavailable"], expected, True))
     else:
         desired = expected
     allowed = max(0, healthy - desired)
