@@ -134,7 +134,7 @@ def run(file: str, var: tuple, vars_file: tuple, dry_run: bool, yes: bool, max_p
             click.echo(dry_run_text(prepared, max_parallel))
             return
         from .runs import Attempt, Presentation, start_run
-        attempt = Attempt(max_parallel=max_parallel, no_rollback=no_rollback, yes=yes, confirm=_confirm_fn(yes))
+        attempt = Attempt(max_parallel=max_parallel, no_rollback=no_rollback, confirm=_confirm_fn(yes))
         code = start_run(prepared, _runs_dir(runs_dir), run_id, attempt, Presentation(output=output, quiet=quiet),
                          extra_meta={"context": context, "kubeconfig": kubeconfig, "emulate": emulator is not None})
         if emulator is not None and output == "text":
@@ -194,7 +194,7 @@ def resume(run_id: str, var: tuple, yes: bool, max_parallel: int | None, no_roll
     from .runs import Attempt, Presentation, resume_run
     cli_vars, cli_raw = _parse_vars(var)
     options = RunOptions(context=context, kubeconfig=kubeconfig, interactive=sys.stdin.isatty(), assume_yes=yes)
-    attempt = Attempt(max_parallel=max_parallel or 0, no_rollback=no_rollback, yes=yes, confirm=_confirm_fn(yes))
+    attempt = Attempt(max_parallel=max_parallel or 0, no_rollback=no_rollback, confirm=_confirm_fn(yes))
     sys.exit(resume_run(_runs_dir(runs_dir), run_id, cli_vars=cli_vars, cli_raw=cli_raw, options=options,
                         attempt=attempt, present=Presentation(output=output, quiet=quiet)))
 

@@ -132,7 +132,6 @@ class Attempt:
 
     max_parallel: int = 4
     no_rollback: bool = False
-    yes: bool = False
     confirm: Callable[[str], "bool | None"] | None = None
 
 
@@ -169,7 +168,7 @@ def _drive(prepared: Any, journal: JournalSink, run_id: str, attempt: Attempt, p
             close()
     if present.output == "text":
         present.stream.write("\n" + summary_table(summary) + "\n")
-        present.stream.write(f"run {run_id}: {journal.run_dir}{_next_hint(summary, run_id)}\n")
+        present.stream.write(f"run {run_id}: {journal.run_dir}{_next_hint(summary, run_id, attempt.no_rollback)}\n")
         present.stream.flush()
     return summary.exit_code
 
@@ -186,12 +185,12 @@ def _notify_url(prepared: Any) -> Any:
     return None
 
 
-def _next_hint(summary: RunSummary, run_id: str) -> str:
-    if summary.reason in ("failed", "interrupted", "stopped") and not summary.rolled_back:
-        if summary.reason == "stopped" or not summary.rollback_failed:
-            return f"\n  continue: playbook resume {run_id}\n  undo:     playbook rollback {run_id}"
+def _next_hint(summary: RunSummary, run_id: str, no_rollback: bool) -> str:
+    """What the person can do next with this run, if anything."""
     if summary.rollback_failed:
         return f"\n  after mending: playbook rollback {run_id}"
+    if summary.reason == "stopped" or (summary.reason in ("failed", "interrupted") and no_rollback):
+        return f"\n  continue: playbook resume {run_id}\n  undo:     playbook rollback {run_id}"
     return ""
 
 

@@ -115,3 +115,71 @@ def test_ctrl_c_with_no_rollback_leaves_the_journal_for_rollback(project, runs_e
     rolled = project.run("rollback", run_dir.name[:12], "--yes")  # a unique prefix names the run
     assert rolled.rc == 0, rolled.out + rolled.err
     assert lines(project.path("log")) == ["do prepare", "undo long", "undo prepare"]
+
+
+SLOW_UNDO = """
+version: 1
+steps:
+  - id: prepare
+    uses: shell
+    with: {script: "echo do prepare >> log"}
+    rollback: {uses: shell, with: {script: "echo undoing >> log; echo $$ > undo.pid; exec sleep 30"}}
+  - id: long
+    needs: [prepare]
+    uses: shell
+    with: {script: "exec sleep 60"}
+"""
+
+
+def _read_until(fd: int, needle: str, seen: list[str], timeout: float = 30) -> None:
+    import os
+    import select
+    deadline = time.monotonic() + timeout
+    while needle not in "".join(seen):
+        assert time.monotonic() < deadline, f"never saw {needle!r} in {''.join(seen)!r}"
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                seen.append(os.read(fd, 4096).decode(errors="replace"))
+            except OSError:
+                return
+
+
+@pytest.mark.parametrize("answer, rc", [("y", 3), ("n", None)], ids=["abandon", "keep rolling back"])
+def test_second_ctrl_c_on_a_terminal_asks_before_abandoning_the_rollback(project, runs_env, answer, rc):
+    import os
+    import pty
+    import subprocess
+    import sys
+    project.write("p.yaml", SLOW_UNDO)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "p.yaml"], cwd=project.root,
+                            stdin=follower, stdout=follower, stderr=follower, start_new_session=True)
+    os.close(follower)
+    seen: list[str] = []
+    try:
+        _read_until(leader, "▶ long", seen)
+        proc.send_signal(signal.SIGINT)
+        _read_until(leader, "⟲ prepare rollback", seen)
+        proc.send_signal(signal.SIGINT)
+        _read_until(leader, "Abandon the rollback? What is left stays for `playbook rollback", seen)
+        os.write(leader, f"{answer}\n".encode())
+        if answer == "y":
+            _read_until(leader, "abandoning the rest of the rollback", seen)
+            assert proc.wait(30) == rc
+            run_dir = only_run(project.root)
+            assert any(e["event"] == "rollback_failed" and e["step"] == "prepare" for e in events(run_dir))
+        else:
+            _read_until(leader, "rollback continues", seen)
+            time.sleep(0.3)
+            assert proc.poll() is None, "the rollback stopped although the answer was no"
+    finally:
+        proc.kill()
+        proc.wait(10)
+        os.close(leader)
+        if project.path("undo.pid").exists():  # a killed engine leaves its child (own session) behind
+            try:
+                os.killpg(int(project.path("undo.pid").read_text()), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+    assert lines(project.path("log")) == ["do prepare", "undoing"]

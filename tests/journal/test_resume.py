@@ -138,3 +138,27 @@ def test_secrets_are_masked_in_the_journal_and_given_again_on_resume(project, ru
     resumed = project.run("resume", "last", "--var", "token=hunter2")
     assert resumed.rc == 0, resumed.err
     assert lines(project.path("log")) == ["us-hunter2"]
+
+
+CONFIRM = """
+version: 1
+steps:
+  - id: before
+    uses: shell
+    with: {script: "echo do before >> log"}
+  - id: risky
+    needs: [before]
+    confirm: "Go ahead?"
+    uses: shell
+    with: {script: "echo do risky >> log"}
+"""
+
+
+def test_a_run_stopped_for_confirmation_is_resumed_with_yes(project, runs_env):
+    project.write("p.yaml", CONFIRM)
+    stopped = project.run("run", "p.yaml")
+    assert stopped.rc == 4 and "■ stopped before risky" in stopped.out
+    assert "stopped" in project.run("runs").out
+    resumed = project.run("resume", "last", "--yes")
+    assert resumed.rc == 0, resumed.out + resumed.err
+    assert lines(project.path("log")) == ["do before", "do risky"]

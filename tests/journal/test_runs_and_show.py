@@ -70,8 +70,8 @@ def test_unknown_run_is_a_clear_usage_error(project, runs_env):
 
 
 def test_status_table():
-    st = RunState()
-    assert st.status() == "unknown"
+    assert RunState().status() == "killed"  # a journal without events: the process died right after creating it
+    assert RunState().status(live=True) == "running"
     rows = [RunRow("r1", "killed", 100.0, "pb", "migrate[ns1].restart"), RunRow("r2", "running", None, "pb", None)]
     assert format_runs(rows, now=165.0).splitlines() == [
         "RUN  STATUS   AGE    PLAYBOOK  FAILED STEP",
@@ -103,3 +103,12 @@ def test_a_terminal_gets_live_progress_and_a_pipe_gets_plain_lines(project, runs
     live = b"".join(chunks).decode()
     assert proc.returncode == 0
     assert "\x1b[J" in live and "── 0/2 done" in live and "run succeeded (exit 0)" in live
+
+
+def test_the_end_of_a_run_says_what_can_be_done_next(project, runs_env):
+    project.write("p.yaml", PLAYBOOK)
+    rolled = project.run("run", "p.yaml")
+    left = project.run("run", "p.yaml", "--no-rollback")
+    assert "continue: playbook resume" not in rolled.out  # rolled back: only a new run makes sense
+    run_id = re.search(r"^run (\S+): ", left.out, re.M).group(1)
+    assert left.out.endswith(f"  continue: playbook resume {run_id}\n  undo:     playbook rollback {run_id}\n")
