@@ -28,6 +28,7 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports usage mistakes as CommandError, the way cobra does (exit 1, one line)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        """Raise instead of printing usage and exiting 2."""
         raise CommandError(message)
 
 

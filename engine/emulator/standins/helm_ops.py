@@ -105,6 +105,7 @@ def _status_block(rel: Release, out: TextIO) -> None:
 
 
 def print_release(rel: Release, output: str, out: TextIO) -> None:
+    """A release as ``helm status`` prints it (or its JSON/YAML document)."""
     if output == "json":
         out.write(json.dumps(rel.to_json()) + "\n")
     elif output == "yaml":
