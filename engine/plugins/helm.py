@@ -79,8 +79,8 @@ class HelmPlugin(ClusterTool):
             argv += ["--repo", str(spec["repo"])]
         if spec.get("create_namespace"):
             argv.append("--create-namespace")
-        files = spec.get("values_file") or []
-        for f in [files] if isinstance(files, str) else files:
+        files = spec.get("values_file", [])
+        for f in files if isinstance(files, list) else [files]:
             argv += ["-f", str(f)]
         stdin = None
         if spec.get("values"):

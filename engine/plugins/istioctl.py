@@ -79,9 +79,9 @@ class IstioctlPlugin(ClusterTool):
         form = self.form(args)
         if form == "install":
             spec = args["install"]
-            files = spec.get("file") or []
+            files = spec.get("file", [])
             argv = ["install", "-y", "--revision", str(spec["revision"])]
-            for f in [files] if isinstance(files, str) else files:
+            for f in files if isinstance(files, list) else [files]:
                 argv += ["-f", str(f)]
             if spec.get("profile"):
                 argv += ["--set", f"profile={spec['profile']}"]

@@ -16,6 +16,7 @@ import yaml
 
 from ..errors import ValidationError
 from ..execute import run_process
+from ..render import is_placeholder
 from .base import Outcome, RunOptions, StepContext, shell_line, to_arg
 from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, exactly_one, mask_argv, tool_query
 
@@ -127,6 +128,9 @@ class KubectlPlugin(ClusterTool):
 
     def invocation(self, args: dict, options: RunOptions) -> Invocation:
         form = self.form(args)
+        if form in ("apply", "delete") and is_placeholder(args[form]):
+            # In a plan, a manifest rendered from run-time values is shown as its placeholder.
+            return Invocation([form, "-f", "-", *self._ns(args)], stdin="", note=str(args[form]))
         if form == "apply":
             objs = manifest_objects(args["apply"])
             argv = ["apply", "-f", "-", *self._ns(args)]
@@ -164,9 +168,9 @@ class KubectlPlugin(ClusterTool):
     def describe_natural_rollback(self, args: dict, options: RunOptions) -> str | None:
         form = self.form(args)
         if form == "apply":
-            objs = manifest_objects(args["apply"])
+            what = str(args["apply"]) if is_placeholder(args["apply"]) else _plural_note(manifest_objects(args["apply"]))
             return (f"kubectl: delete what the apply created and re-apply the saved previous state of what it "
-                    f"changed (saved at run time; {_plural_note(objs)})")
+                    f"changed (saved at run time; {what})")
         if form == "delete":
             return "kubectl: re-apply the deleted objects as saved just before the delete"
         return None

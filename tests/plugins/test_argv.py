@@ -136,3 +136,11 @@ def test_a_step_with_no_form_or_two_forms_cannot_build_an_argv(plugin, args, mes
 def test_bad_manifests_are_refused_with_the_reason(manifest, error):
     with pytest.raises(ValidationError, match=error.replace("`", ".")):
         KUBECTL.argv({"apply": manifest}, PLAIN)
+
+
+def test_values_known_only_at_run_time_are_planned_as_placeholders():
+    from engine.render import Placeholder
+    assert KUBECTL.describe({"apply": Placeholder("steps.render.stdout"), "namespace": "a"}, PLAIN) == \
+        "$ kubectl apply -f - -n a  <<< <steps.render.stdout>"
+    assert ISTIOCTL.describe({"install": {"revision": "r", "file": Placeholder("steps.iop.path")}}, PLAIN) == \
+        "$ istioctl install -y --revision r -f '<steps.iop.path>'"
