@@ -149,8 +149,9 @@ def deployment_objects(namespace: str, dep: dict) -> list[dict]:
                                               "image": dep.get("image", DEFAULT_IMAGE),
                                               "ports": [{"containerPort": int(dep.get("port", 8080))}]}]}},
     }
-    if "progressDeadlineSeconds" in dep:
-        spec["progressDeadlineSeconds"] = int(dep["progressDeadlineSeconds"])
+    for key in ("progressDeadlineSeconds", "minReadySeconds"):
+        if key in dep:
+            spec[key] = int(dep[key])
     objs = [{"apiVersion": "apps/v1", "kind": "Deployment",
              "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)}, "spec": spec}]
     if dep.get("service", True):

@@ -81,6 +81,7 @@ class Controllers:
         self._dirty_rs: set[tuple[str, str]] = set()
         self._pending_pods: dict[tuple[str, str], float] = {}  # pod -> monotonic time it may become Ready
         self._progress: dict[str, float] = {}  # deployment uid -> monotonic time of last progress
+        self._ready_at: dict[str, float] = {}  # pod uid -> wall time it became Ready
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
@@ -113,6 +114,7 @@ class Controllers:
                 self._pod_created(obj)
             if key == POD and kind == "DELETED":
                 self._pending_pods.pop((ns, meta["name"]), None)
+                self._ready_at.pop(meta.get("uid", ""), None)
         else:
             return
         self._schedule()
@@ -139,7 +141,9 @@ class Controllers:
             if due <= now:
                 self._make_ready(ns, name)
         for rs in self.store.list(RS):
-            if len([p for p in self._pods_of(rs)]) != rs["spec"].get("replicas", 0):
+            st = rs.get("status") or {}
+            if len(self._pods_of(rs)) != rs["spec"].get("replicas", 0) or \
+                    st.get("readyReplicas", 0) != st.get("availableReplicas", 0):  # minReadySeconds running
                 self._dirty_rs.add((rs["metadata"]["namespace"], rs["metadata"]["name"]))
         for d in self.store.list(DEPLOY):
             if not _settled(d):  # only rollouts in flight have deadlines to check
@@ -284,6 +288,8 @@ class Controllers:
                 cond.pop("message", None)
         new = {**pod, "metadata": dict(pod["metadata"]), "status": status}
         self._pending_pods.pop((ns, name), None)
+        if ready:
+            self._ready_at[pod["metadata"]["uid"]] = time.time()
         self.store.put(POD, new)
         for c in names:
             events.record(self.store, new, "Normal", "Started", f"Started container {c}", "kubelet")
@@ -294,6 +300,18 @@ class Controllers:
                           "Readiness probe failed: HTTP probe failed with statuscode: 503", "kubelet")
 
     # -- replicasets -------------------------------------------------------------------------------------
+    def _is_available(self, pod: dict, min_ready_seconds: int = 0) -> bool:
+        """Ready for at least ``minReadySeconds`` (timed from when this controller made it Ready)."""
+        if not pod_is_ready(pod):
+            return False
+        if not min_ready_seconds:
+            return True
+        since = self._ready_at.get(pod["metadata"]["uid"])
+        if since is None:  # Ready before we watched it (the starting cluster): the condition's timestamp
+            cond = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
+            since = _ts(cond["lastTransitionTime"])
+        return since + float(min_ready_seconds) <= time.time()
+
     def _pods_of(self, rs: dict, *, terminating: bool = False) -> list[dict]:
         """A ReplicaSet's pods; terminating ones count only when asked (as the controller's active pods)."""
         uid = rs["metadata"]["uid"]
@@ -333,12 +351,14 @@ class Controllers:
                 events.record(self.store, rs, "Normal", "SuccessfulDelete",
                               f"Deleted pod: {pod['metadata']['name']}", "replicaset-controller")
         ready = sum(1 for p in pods if pod_is_ready(p))
+        available = sum(1 for p in pods if self._is_available(p, rs["spec"].get("minReadySeconds", 0)))
         status: dict[str, Any] = {"replicas": len(pods)}
         if pods:
             status["fullyLabeledReplicas"] = len(pods)
         if ready:
             status["readyReplicas"] = ready
-            status["availableReplicas"] = ready
+        if available:
+            status["availableReplicas"] = available
         status["observedGeneration"] = rs["metadata"].get("generation", 1)
         self.api.update_status(self.api.registry.by_key(RS), {**rs, "status": status})
 
@@ -435,7 +455,7 @@ class Controllers:
         return self.store.get(RS, rs["metadata"]["namespace"], rs["metadata"]["name"]) or new
 
     def _available(self, rs: dict) -> int:
-        return sum(1 for p in self._pods_of(rs) if pod_is_ready(p))
+        return sum(1 for p in self._pods_of(rs) if self._is_available(p, rs["spec"].get("minReadySeconds", 0)))
 
     def _rolling(self, d: dict, new_rs: dict, old_rss: list[dict], desired: int) -> None:
         surge, max_unavailable = self._surge_unavailable(d)
@@ -503,11 +523,13 @@ class Controllers:
         pods_per_rs = {rs["metadata"]["uid"]: self._pods_of(rs) for rs in rss}
         replicas = sum(len(p) for p in pods_per_rs.values())
         ready = sum(1 for ps in pods_per_rs.values() for p in ps if pod_is_ready(p))
+        min_ready = d["spec"].get("minReadySeconds", 0)
+        available = sum(1 for ps in pods_per_rs.values() for p in ps if self._is_available(p, min_ready))
         updated = len(pods_per_rs.get(new_rs["metadata"]["uid"], [])) if new_rs else 0
         spec_total = sum(int(rs["spec"].get("replicas", 0)) for rs in rss)
         status: dict[str, Any] = {"observedGeneration": d["metadata"].get("generation", 1)}
         for k, v in (("replicas", replicas), ("updatedReplicas", updated), ("readyReplicas", ready),
-                     ("availableReplicas", ready), ("unavailableReplicas", max(0, spec_total - ready))):
+                     ("availableReplicas", available), ("unavailableReplicas", max(0, spec_total - available))):
             if v:
                 status[k] = v
         old_status = d.get("status") or {}
@@ -516,14 +538,14 @@ class Controllers:
         _, max_unavailable = self._surge_unavailable(d)
         if d["spec"].get("strategy", {}).get("type") == "Recreate":
             max_unavailable = desired
-        if ready >= desired - max_unavailable:
+        if available >= desired - max_unavailable:
             avail = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
         else:
             avail = ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
         conds["Available"] = _condition(conds.get("Available"), "Available", *avail, t, touch=False)
         uid = d["metadata"]["uid"]
         rs_name = new_rs["metadata"]["name"] if new_rs else ""
-        complete = (new_rs is not None and updated == desired and replicas == desired and ready >= desired)
+        complete = (new_rs is not None and updated == desired and replicas == desired and available >= desired)
         prev = conds.get("Progressing")
         counts = {k: old_status.get(k, 0)
                   for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")}
@@ -564,7 +586,7 @@ def _settled(d: dict) -> bool:
     want = int(d["spec"].get("replicas", 1))
     progressing = next((c for c in st.get("conditions") or [] if c["type"] == "Progressing"), {})
     return (st.get("observedGeneration") == d["metadata"].get("generation") and st.get("replicas", 0) == want
-            and st.get("updatedReplicas", 0) == want and st.get("readyReplicas", 0) == want
+            and st.get("updatedReplicas", 0) == want and st.get("availableReplicas", 0) == want
             and progressing.get("reason") in ("NewReplicaSetAvailable", None) and not d["spec"].get("paused"))
 
 

@@ -2,6 +2,8 @@
 progress deadlines, and the downtime monitor's verdict."""
 from __future__ import annotations
 
+import time
+
 from kubernetes import client, watch
 
 from .conftest import api_client, kubectl, needs_kubectl, wait_until
@@ -160,3 +162,21 @@ def test_kubectl_delete_pod_waits_for_termination_unless_forced(make_emulator):
     assert first not in [p.metadata.name for p in core.list_namespaced_pod("apps").items]
     forced = kubectl(emu, "delete", "pod", second, "-n", "apps", "--grace-period=0", "--force")
     assert f'pod "{second}" force deleted' in forced.stdout
+
+
+@needs_kubectl
+def test_min_ready_seconds_holds_pods_unavailable_after_ready(make_emulator):
+    emu = make_emulator(_cluster(1, 0, delay=0.05, minReadySeconds=1))
+    apps = client.AppsV1Api(api_client(emu))
+    start = time.monotonic()
+    kubectl(emu, "rollout", "restart", "deployment/web", "-n", "apps")
+    lines = kubectl(emu, "rollout", "status", "deployment/web", "-n", "apps", "--timeout=30s").stdout.splitlines()
+    assert lines[-1] == 'deployment "web" successfully rolled out'
+    # Each of the two new pods waits a second after Ready before it counts as available (and before the
+    # next step of the rollout), where readiness alone would take 0.05 s.
+    assert time.monotonic() - start >= 2
+    st = apps.read_namespaced_deployment("web", "apps").status
+    assert st.available_replicas == st.ready_replicas == 2
+    rss = apps.list_namespaced_replica_set("apps").items
+    assert {r.spec.min_ready_seconds for r in rss if r.spec.replicas} == {1}
+    assert emu.downtime_report()["apps/web"] == []
