@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import time
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from . import events
@@ -130,7 +131,6 @@ class Controllers:
             try:
                 self.periodic()
             except Exception:  # a controller bug must not stop the cluster; the next tick retries
-                import traceback
                 traceback.print_exc()
 
     def periodic(self) -> None:

@@ -4,6 +4,7 @@ HTTP server on an event loop. :class:`~engine.emulator.emulator.Emulator` runs i
 from __future__ import annotations
 
 import asyncio
+import traceback
 
 import yaml
 from aiohttp import web
@@ -128,7 +129,10 @@ class Runtime:
 
     async def _metrics_loop(self) -> None:
         while True:
-            self.metrics.tick()
+            try:
+                self.metrics.tick()
+            except Exception:  # a metrics bug must not stop the traffic model for the rest of the run
+                traceback.print_exc()
             await asyncio.sleep(self.metrics_interval)
 
     # -- faults ------------------------------------------------------------------------------------------
