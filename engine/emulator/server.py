@@ -274,6 +274,12 @@ class Server:
         if rv_param in ("", "0") or q.get("sendInitialEvents") == "true":
             for obj in self.api.list(rt, namespace, q.get("labelSelector"), q.get("fieldSelector")):
                 initial.append(encode("ADDED", obj))
+            if q.get("sendInitialEvents") == "true" and q.get("allowWatchBookmarks") == "true":
+                # A streaming list (WatchList) ends its initial state with this bookmark.
+                initial.append(_dumps({"type": "BOOKMARK", "object": {
+                    "kind": rt.kind, "apiVersion": rt.api_version,
+                    "metadata": {"resourceVersion": store.resource_version,
+                                 "annotations": {"k8s.io/initial-events-end": "true"}}}}).encode() + b"\n")
         else:
             try:
                 since = int(rv_param)

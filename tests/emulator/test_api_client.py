@@ -137,6 +137,17 @@ def test_watch_window_ends_with_a_bookmark_when_asked(core):
     assert int(events[0]["object"]["metadata"]["resourceVersion"]) > int(rv)
 
 
+def test_streaming_list_ends_its_initial_events_with_a_bookmark(core):
+    resp = core.list_namespace(watch=True, send_initial_events=True, allow_watch_bookmarks=True,
+                               resource_version_match="NotOlderThan", timeout_seconds=1, _preload_content=False)
+    events = [json.loads(line) for line in resp.read().decode().splitlines() if line.strip()]
+    added = [e["object"]["metadata"]["name"] for e in events if e["type"] == "ADDED"]
+    assert "apps" in added and "kube-system" in added
+    marker = next(i for i, e in enumerate(events) if e["type"] == "BOOKMARK")
+    assert marker == len(added)
+    assert events[marker]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
 def test_watch_from_expired_resource_version_is_410(core, emu):
     emu.call(lambda rt: rt.api.store._log.clear())
     with pytest.raises(client.ApiException) as err:
