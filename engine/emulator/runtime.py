@@ -13,6 +13,7 @@ from . import events, injection
 from . import istio_objects as io
 from .api import Api
 from .cluster import ClusterSpec, base_objects
+from .autoscaling import AutoscalingController
 from .controllers import Controllers
 from .disruption import DisruptionController
 from .endpoints import EndpointsController
@@ -39,6 +40,7 @@ class Runtime:
                                        readiness_delay=DEFAULT_READINESS_DELAY if delay is None else delay)
         self.endpoints = EndpointsController(self.api.store)
         self.disruption = DisruptionController(self.api.store)
+        self.autoscaling = AutoscalingController(self.api.store)
         self.api.admission += [injection.admit, self.controllers.schedule_pod, self._allocate_cluster_ip]
         self.metrics = MeshMetrics(self.api.store, self.faults)
         self.metrics_interval = metrics_interval
@@ -69,6 +71,7 @@ class Runtime:
             self.controllers.settle()
         self.endpoints.flush()
         self.disruption.flush()
+        self.autoscaling.flush()
         self.controllers.ready_at_once = False
 
     def create_object(self, obj: dict, *, exist_ok: bool = True) -> dict | None:
@@ -107,6 +110,7 @@ class Runtime:
         self.controllers.start(loop)
         self.endpoints.start(loop)
         self.disruption.start(loop)
+        self.autoscaling.start(loop)
         self._tasks.append(loop.create_task(self._metrics_loop()))
         # In-flight requests (a hanging timeout fault, a long watch) must not hold up stop().
         self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False,

@@ -126,11 +126,14 @@ def _hpa_cells(o: dict) -> list:
     spec, st = o.get("spec") or {}, o.get("status") or {}
     ref = spec.get("scaleTargetRef") or {}
     target = "<unknown>"
+    current = {m["resource"]["name"]: (m["resource"].get("current") or {}).get("averageUtilization")
+               for m in st.get("currentMetrics") or [] if m.get("type") == "Resource"}
     for m in spec.get("metrics") or []:
         res = m.get("resource") or {}
         util = (res.get("target") or {}).get("averageUtilization")
         if util is not None:
-            target = f"cpu: <unknown>/{util}%"
+            now = current.get(res.get("name"))
+            target = f"{res.get('name')}: {'<unknown>' if now is None else f'{now}%'}/{util}%"
     return [o["metadata"]["name"], f"{ref.get('kind')}/{ref.get('name')}", target, spec.get("minReplicas", 1),
             spec.get("maxReplicas", 0), st.get("currentReplicas", 0), age(o["metadata"].get("creationTimestamp"))]
 
