@@ -137,8 +137,12 @@ def install_or_upgrade(client: KubeClient, args: argparse.Namespace, namespace: 
             client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     revision = str(values.get("revision") or "") or "default"
     rendered = render(chart, args.name, namespace, values, args.chart_version, _injector_image(client, revision))
-    if args.dry_run:
-        out.write("".join("---\n" + yaml.safe_dump(o, sort_keys=False) for o in rendered.objects))
+    if args.dry_run:  # like helm: the release it would make, its manifest, nothing applied
+        draft = Release(args.name, namespace, (latest.version + 1) if latest else 1, chart, rendered.version,
+                        rendered.version, "pending-upgrade" if live_previous else "pending-install", values,
+                        rendered.objects, notes="")
+        _status_block(draft, out)
+        out.write("HOOKS:\nMANIFEST:\n" + draft.to_json()["manifest"] + "\nNOTES:\n" + rendered.notes)
         return 0
     _check_ownership(client, rendered.objects, args.name, namespace, verb, args.take_ownership)
     version = (latest.version + 1) if latest else 1

@@ -159,8 +159,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     client = _client(args)
     if cmd == "install":
         plan = build_plan(args.filename, args.sets, args.revision)
-        if args.dry_run:
-            out.write("".join(f"{o['kind']}/{o['metadata']['name']}\n" for o in plan.objects))
+        if args.dry_run:  # like istioctl: the progress lines, nothing applied
+            out.write("✔ Istio core installed\n✔ Istiod installed\n"
+                      + ("✔ Ingress gateways installed\n" if plan.gateway else "") + "✔ Installation complete\n")
             return 0
         return install.run_install(client, plan, yes=args.yes, timeout=parse_duration(args.readiness_timeout),
                                    out=out, err=err)

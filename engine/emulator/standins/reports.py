@@ -27,6 +27,8 @@ def version(client: KubeClient | None, *, remote: bool, output: str, out: TextIO
         else:
             out.write(f"client version: {ours}\n")
         return 0
+    if output not in ("json", "yaml"):
+        out.write(f"client version: {ours}\n")  # printed before the cluster is asked, as istioctl does
     live = sorted((r for r in mesh.revisions(client) if r.ready_pods), key=lambda r: (_version_key(r.version), r.name))
     attached = {r.name for r in live}
     proxies = [p for p in mesh.proxies(client) if p.revision in attached]
@@ -37,7 +39,6 @@ def version(client: KubeClient | None, *, remote: bool, output: str, out: TextIO
                "dataPlaneVersion": [{"ID": p.name, "IstioVersion": p.version} for p in proxies]}
         out.write(json.dumps(doc, indent=2) + "\n" if output == "json" else yaml.safe_dump(doc, sort_keys=False))
         return 0
-    out.write(f"client version: {ours}\n")
     if not live:
         err.write(f'no ready Istio pods in "{ISTIO_NAMESPACE}"\n')
     elif len({r.version for r in live}) == 1:
