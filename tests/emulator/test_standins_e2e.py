@@ -194,11 +194,17 @@ def test_uninstall_removes_exactly_the_revision_objects(emu, client, tmp_path):
     assert before - after == set()
 
 
-def test_install_without_yes_is_cancelled_when_stdin_is_not_a_terminal(emu, client):
+def test_install_without_yes_or_with_dry_run_changes_nothing(emu, client):
     result = run(emu, "istioctl", "install", "--revision", "1-20-0")
     assert result.returncode == 1
     assert "Proceed? (y/N)" in result.stdout and result.stdout.endswith("Cancelled.\n")
+    # --dry-run says what it would do and does nothing either.
+    assert call(emu, "istioctl", "install", "--revision", "1-20-0", "-y", "--dry-run").returncode == 0
+    drafted = call(emu, "helm", "install", "istiod-1-20-0", "istio/istiod", "-n", "istio-system",
+                   "--set", "revision=1-20-0", "--dry-run")
+    assert "STATUS: pending-install" in drafted.stdout and "MANIFEST:" in drafted.stdout
     assert client.get_or_none("apps/v1", "Deployment", "istiod-1-20-0", "istio-system") is None
+    assert client.list("v1", "Secret", "istio-system", "owner=helm") == []
 
 
 def test_install_fails_when_the_revision_istiod_never_gets_ready(emu, client, tmp_path):
