@@ -293,6 +293,12 @@ def test_helm_install_list_and_uninstall_of_an_istiod_revision(emu, client):
     assert [s["metadata"]["name"] for s in secrets] == ["sh.helm.release.v1.istiod-1-20-0.v1"]
     again = call(emu, "helm", "install", "istiod-1-20-0", "istio/istiod", "-n", "istio-system")
     assert again.stderr == "Error: INSTALLATION FAILED: cannot re-use a name that is still in use\n"
+    # The gateway chart: a revisioned gateway whose proxies run the revision's image.
+    gateway = call(emu, "helm", "install", "istio-ingress", "istio/gateway", "-n", "istio-ingress",
+                   "--create-namespace", "--set", "revision=1-20-0", "--wait", "--timeout", "20s")
+    assert gateway.returncode == 0, gateway.stderr
+    assert [(p.revision, p.version) for p in mesh.proxies(client, "istio-ingress")] == [("1-20-0", "1.20.0")]
+    assert call(emu, "helm", "uninstall", "istio-ingress", "-n", "istio-ingress").returncode == 0
     removed = run(emu, "helm", "uninstall", "istiod-1-20-0", "-n", "istio-system")
     assert removed.stdout == 'release "istiod-1-20-0" uninstalled\n'
     assert _inventory(client) == before
