@@ -420,8 +420,3 @@ def _gateway_objects(revision: str, version: str, vals: dict, owner: str) -> lis
          "spec": {"type": "LoadBalancer", "selector": {"app": "istio-ingressgateway", "istio": "ingressgateway"},
                   "ports": ports}},
     ]
-
-
-def revision_of(obj: dict) -> str | None:
-    """The revision an object belongs to (its ``istio.io/rev`` label), or None for shared objects."""
-    return (obj.get("metadata", {}).get("labels") or {}).get(REV_LABEL)
