@@ -12,7 +12,7 @@ from aiohttp import web
 from . import events, injection
 from . import istio_objects as io
 from .api import Api
-from .cluster import ClusterSpec, base_objects
+from .cluster import ClusterFileError, ClusterSpec, base_objects
 from .autoscaling import AutoscalingController
 from .controllers import Controllers
 from .disruption import DisruptionController
@@ -67,7 +67,12 @@ class Runtime:
         rest = sorted((o for o in self.spec.objects if not _is_istio(o)), key=_creation_order)
         for batch in (istio, rest):
             for obj in batch:
-                self.create_object(obj)
+                try:
+                    self.create_object(obj)
+                except ApiError as exc:  # the cluster file's mistake: say which object, no traceback
+                    meta = obj.get("metadata") or {}
+                    where = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p)
+                    raise ClusterFileError(f"cluster: {obj.get('kind')} {where}: {exc.message}") from None
             self.controllers.settle()
         self.endpoints.flush()
         self.disruption.flush()

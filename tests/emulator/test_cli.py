@@ -41,3 +41,13 @@ def test_bad_cluster_file_is_a_usage_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "engine.emulator.cli", "--cluster", str(bad), "--", "true"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "unknown key(s) nodez" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_object_the_api_refuses_is_a_usage_error_naming_it(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"objects": [{"apiVersion": "v1", "kind": "Namespace",
+                                                "metadata": {"name": "Bad_Name"}}]}))
+    proc = subprocess.run([sys.executable, "-m", "engine.emulator.cli", "--cluster", str(bad), "--", "true"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert 'Namespace Bad_Name: Namespace "Bad_Name" is invalid' in proc.stderr
