@@ -51,9 +51,12 @@ def node_view(prepared: Prepared, node: Node, options: RunOptions) -> NodeView:
     if spec.when is not None:
         guards.append(spec.when)
     when = "; ".join(_fmt_guard(prepared, g, scope) for g in guards) or None
-    confirms = [f.group.confirm for f in node.frame.chain() if f.group is not None and f.group.confirm]
-    confirms += [spec.confirm] if spec.confirm else []
-    confirm = "; ".join(str(prepared.renderer.render(c, scope)) for c in confirms) or None
+    # Each group's prompt is rendered with its own copy's `item` (an inner for_each shadows it); empty asks nothing.
+    confirms = [str(prepared.renderer.render(f.group.confirm, prepared.scope(steps=Placeholder("steps"),
+                                                                             locals=f.locals))).strip()
+                for f in node.frame.chain() if f.group is not None and f.group.confirm]
+    confirms += [str(prepared.renderer.render(spec.confirm, scope)).strip()] if spec.confirm else []
+    confirm = "; ".join(c for c in confirms if c) or None
     rollback = None
     if spec.rollback is not None:
         rb_plugin = prepared.plugins.get(spec.rollback.uses)
@@ -69,7 +72,7 @@ def node_view(prepared: Prepared, node: Node, options: RunOptions) -> NodeView:
             except (PlaybookError, TypeError, ValueError, NameError):
                 rollback = None
     title = spec.name or spec.id
-    if "item" in node.locals and spec.name:
+    if spec.name and "{" in spec.name:
         title = str(prepared.renderer.render(spec.name, scope))
     return NodeView(key=node.key, uses=spec.uses or "", title=title, action=prepared_mask(prepared, action),
                     when=when, confirm=confirm, rollback=prepared_mask(prepared, rollback) if rollback else None,
@@ -154,6 +157,16 @@ def _mermaid_label(text: str) -> str:
     return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
 
+def _rendered(prepared: Prepared, text: str | None, locals: dict) -> str:
+    """A step or group name (or prompt) as the plan shows it: rendered for its copy, placeholders where unknown."""
+    if not text or "{" not in text:
+        return text or ""
+    try:
+        return str(prepared.renderer.render(text, prepared.scope(steps=Placeholder("steps"), locals=locals)))
+    except PlaybookError:
+        return text
+
+
 def graph_mermaid(prepared: Prepared) -> str:
     """A Mermaid flowchart: each step a box (id and plugin), each group copy a subgraph, guards as diamonds' notes."""
     ids: dict[str, str] = {}
@@ -167,7 +180,8 @@ def graph_mermaid(prepared: Prepared) -> str:
 
     def box(node: Node) -> str:
         spec = node.spec
-        label = f"{_mermaid_label(spec.name or spec.id)}<br/><small>{_mermaid_label(spec.uses or '')}</small>"
+        label = (f"{_mermaid_label(_rendered(prepared, spec.name, node.locals) or spec.id)}"
+                 f"<br/><small>{_mermaid_label(spec.uses or '')}</small>")
         if spec.when is not None:
             label += f"<br/><small>when: {_mermaid_label(str(spec.when))}</small>"
         shape = ("{{", "}}") if spec.confirm else (("([", "])") if spec.uses in ("wait", "pause", "approve")
@@ -191,8 +205,9 @@ def graph_mermaid(prepared: Prepared) -> str:
             if label.startswith("__"):
                 continue
             frame = child["__frame__"]
-            title = label + (f" — {frame.group.name}" if frame.group.name else "")
-            if frame.group.confirm:
+            name = _rendered(prepared, frame.group.name, frame.locals)
+            title = label + (f" — {name}" if name else "")
+            if frame.group.confirm and _rendered(prepared, frame.group.confirm, frame.locals).strip():
                 title += " (asks first)"
             lines.append(f'{indent}subgraph {_mermaid_id("group:" + label, ids)}["{_mermaid_label(title)}"]')
             emit(child, indent + "  ")
