@@ -27,7 +27,7 @@ SMALL = {
 
 @pytest.fixture
 def make_emulator(tmp_path) -> Callable[..., Emulator]:
-    """Start emulators (stopped at teardown); arguments as ``Emulator(...)``."""
+    """Start emulators (stopped at teardown); arguments as ``Emulator(...)``, but no cluster means SMALL."""
     started: list[Emulator] = []
 
     def make(cluster: Any = None, **kwargs: Any) -> Emulator:
@@ -38,14 +38,6 @@ def make_emulator(tmp_path) -> Callable[..., Emulator]:
     yield make
     for emu in started:
         emu.stop()
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Emulator:
-    """The shipped demo cluster, shared by read-mostly tests of one module."""
-    emu = Emulator(None, readiness_delay=0.1, state_dir=tmp_path_factory.mktemp("demo")).start()
-    yield emu
-    emu.stop()
 
 
 def kubectl(emu: Emulator, *args: str, check: bool = True, timeout: float = 30,
