@@ -207,22 +207,23 @@ class Kube:
             raise KubeConfigError(f"the kubernetes package is not installed ({err})") from None
         where = self.target.kubeconfig or "in-cluster config"
         try:
+            cfg = client.Configuration()
             if self.target.kubeconfig is None:
                 if not os.environ.get("KUBERNETES_SERVICE_HOST"):
                     raise KubeConfigError("no kubeconfig: none given, $KUBECONFIG unset and ~/.kube/config missing",
                                           hint="pass --kubeconfig or --context, or run with --emulate")
-                cfg = client.Configuration()
                 config.load_incluster_config(client_configuration=cfg)
-                api = client.ApiClient(cfg)
             else:
-                api = config.new_client_from_config(config_file=self.target.kubeconfig,
-                                                    context=self.target.context, persist_config=False)
+                config.load_kube_config(config_file=self.target.kubeconfig, context=self.target.context,
+                                        client_configuration=cfg, persist_config=False)
+            # One retry on a dropped connection; an unreachable server must fail in seconds, not minutes.
+            cfg.retries = 1
+            api = client.ApiClient(cfg)
         except ConfigException as err:
             raise KubeConfigError(f"cannot use {where}" + (f" (context {self.target.context})"
                                                            if self.target.context else "") + f": {err}") from None
         except OSError as err:
             raise KubeConfigError(f"cannot read kubeconfig {where}: {err.strerror or err}") from None
-        api.configuration.retries = 1
         return api
 
     def request(self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None,
@@ -335,6 +336,7 @@ class Kube:
                             query={"watch": "true", "resourceVersion": resource_version or None,
                                    "allowWatchBookmarks": "true", "timeoutSeconds": window,
                                    "labelSelector": selector_text(selector), "fieldSelector": field_selector})
+        complete = False
         try:
             for line in iter_resp_lines(resp):
                 if not line.strip():
@@ -344,12 +346,15 @@ class Kube:
                 if event.get("type") == "ERROR":
                     raise error_for(int(obj.get("code") or 500), json.dumps(obj), f"watch {res.plural}")
                 yield event.get("type", ""), obj
+            complete = True
         except PlaybookError:
             raise
         except Exception as err:  # noqa: BLE001 — a dropped stream ends this window; the caller lists again
             if not _is_read_end(err):
                 raise _wrap_transport(err, f"watch {res.plural}") from None
         finally:
+            if not complete:
+                resp.close()  # a half-read stream must not go back into the pool
             resp.release_conn()
 
 

@@ -156,6 +156,9 @@ class KubectlPlugin(ClusterTool):
 
     def describe(self, args: dict, options: RunOptions) -> str:
         line = super().describe(args, options)
+        if options.dry_run and options.server_dry_run and self.form(args) == "apply" \
+                and not is_placeholder(args["apply"]):
+            line += "\n" + self.server_check(args, options)
         if self.form(args) == "undo_apply":
             undo = args["undo_apply"]
             if undo.get("delete") and undo.get("restore"):
@@ -229,16 +232,15 @@ class KubectlPlugin(ClusterTool):
             outcome = super().run({**args, "undo_apply": {"restore": undo["restore"]}}, ctx)
         return outcome
 
-    def server_check(self, args: dict, options: RunOptions) -> str | None:
-        """With --dry-run --server-dry-run: ask the API server to check an `apply` (runs kubectl)."""
-        if self.form(args) != "apply":
-            return None
+    def server_check(self, args: dict, options: RunOptions) -> str:
+        """What the API server says of an `apply` sent with --dry-run=server (it changes nothing)."""
         opts = dataclasses.replace(options, dry_run=True, server_dry_run=True)
         argv, inv = self.argv(args, opts)
-        env = {**os.environ, **options.env}
-        done = run_process(argv, timeout=60.0, env=env, stdin=inv.stdin)
-        text = (done.stdout.strip() or done.stderr.strip()).replace("\n", "; ")
-        return ("server accepts: " if done else "server REJECTS: ") + text
+        done = run_process(argv, timeout=60.0, env={**os.environ, **options.env}, stdin=inv.stdin)
+        if done.not_found:
+            return f"server check skipped: '{argv[0]}' not found"
+        text = "; ".join(line.strip(" *") for line in (done.stdout + done.stderr).strip().splitlines() if line.strip())
+        return ("server check: accepted: " if done else "server check: REJECTED: ") + text
 
 
 def _objects_in(text: str) -> list[dict]:

@@ -174,3 +174,21 @@ def test_a_failed_helm_install_of_an_existing_release_does_not_uninstall_it(run_
     assert second.code == 1
     assert second.summary.rolled_back == []
     assert kubectl_json(emu, "get", "deployment", "istiod-canary", "-n", "istio-system") is not None
+
+
+@needs_kubectl
+def test_server_dry_run_plans_show_what_the_api_server_says_and_change_nothing(emu, project):
+    from engine.plugins.kubectl import KubectlPlugin
+    from tests.plugins.conftest import options_for
+    opts = options_for(emu, dry_run=True, server_dry_run=True)
+    good = {"apply": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dry"}}, "namespace": "apps"}
+    bad = {"apply": {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bad"},
+                     "spec": {"replicas": -1}}, "namespace": "apps"}
+    plugin = KubectlPlugin()
+    lines = plugin.describe(good, opts).splitlines()
+    assert lines[0].endswith("apply -f - -n apps --dry-run=server  <<< 1 object: ConfigMap/dry")
+    assert lines[1] == "server check: accepted: configmap/dry created (server dry run)"
+    rejected = plugin.describe(bad, opts).splitlines()[1]
+    assert rejected.startswith("server check: REJECTED: ") and "spec.replicas: Invalid value: -1" in rejected
+    assert kubectl_json(emu, "get", "configmap", "dry", "-n", "apps") is None
+    assert len(plugin.describe(good, options_for(emu, dry_run=True)).splitlines()) == 1  # asked for, or not at all

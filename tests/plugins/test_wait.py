@@ -184,3 +184,19 @@ def test_a_duration_still_works_and_the_plan_says_each_condition(run_book):
           - {id: nap, uses: wait, with: {duration: 0.1s}}
     """)
     assert ran.code == 0 and ran.outcome("nap").message == "waited 0.10s"
+
+
+def test_a_cancelled_wait_returns_promptly(emu):
+    """A failed sibling or Ctrl-C cancels running steps: a watch notices within its short window."""
+    from pathlib import Path
+
+    from engine.plugins.base import StepContext
+    from engine.plugins.wait import WaitPlugin
+    from tests.plugins.conftest import options_for
+    cancel = threading.Event()
+    context = StepContext(key="w", timeout=None, cancel=cancel, run_dir=Path("."), options=options_for(emu))
+    threading.Timer(0.5, cancel.set).start()
+    started = time.time()
+    outcome = WaitPlugin().run({"gone": "deployment/web", "namespace": "apps", "timeout": "5m"}, context)
+    assert outcome.cancelled and outcome.message == "cancelled while waiting: deployment/web still exists"
+    assert time.time() - started < 4
