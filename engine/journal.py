@@ -101,8 +101,11 @@ class RunsLock:
         self.path = self.runs_dir / LOCK
         self._fh: IO[str] | None = None
 
-    def acquire(self, run_id: str, command: str) -> None:
-        """Take the lock or raise JournalError naming the run that holds it."""
+    def acquire(self, run_id: str, command: str, grace: float = 1.0) -> None:
+        """Take the lock or raise JournalError naming the run that holds it.
+
+        A holder that is just dying (a child between fork and exec still shares the lock) gets `grace` seconds.
+        """
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             fh = open(self.path, "a+", encoding="utf-8")
@@ -110,9 +113,7 @@ class RunsLock:
             raise JournalError(f"cannot write the run journal in {self.runs_dir}: {_oserror_text(err)}",
                                hint="pass --runs-dir DIR (or PLAYBOOK_RUNS_DIR) to journal somewhere writable"
                                ) from None
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _flock_within(fh, grace):
             holder = _read_holder(fh)
             fh.close()
             who = (f"run {holder.get('run_id')} (`playbook {holder.get('command')}`, pid {holder.get('pid')}, "
@@ -141,6 +142,18 @@ class RunsLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def _flock_within(fh: IO[str], grace: float) -> bool:
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
 
 def lock_holder(runs_dir: Path) -> dict[str, Any] | None:

@@ -115,7 +115,11 @@ class Interrupts:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        return lambda: [signal.signal(s, h) for s, h in previous.items()] and None
+
+        def restore() -> None:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return restore
 
 
 def _terminal_ask(prompt: str) -> bool:
@@ -486,7 +490,9 @@ def rollback_run(runs_dir: Path, ref: str, *, cli_vars: dict[str, Any], cli_raw:
     with RunsLock(runs_dir) as lock:
         r = _reopen(runs_dir, ref, "rollback", lock, cli_vars, cli_raw)
         st = r.view.state
-        if not st.to_undo():
+        # A run killed after its last compensation still needs its rollback recorded as finished.
+        unfinished = st.status() == "killed"
+        if not st.to_undo() and not unfinished:
             present.say(f"run {r.run_id}: nothing left to roll back ({st.status()})")
             return EXIT_OK
         # The copy in the journal is what ran; the file itself is used while unchanged (its templates resolve).
@@ -501,11 +507,11 @@ def rollback_run(runs_dir: Path, ref: str, *, cli_vars: dict[str, Any], cli_raw:
                                "(did a for_each list change?)", hint="roll it back by hand")
         prior = _results_from(r.view, as_recorded=True)
         todo = [k for k in st.to_undo() if _has_rollback(prepared, k, prior.get(k))]
-        if not todo:
+        if not todo and not unfinished:
             present.say(f"run {r.run_id}: nothing left to roll back ({st.status()}): the steps not undone have "
                         "no rollback action")
             return EXIT_OK
-        if not yes:
+        if todo and not yes:
             if not sys.stdin.isatty():
                 raise UsageError(f"rolling back run {r.run_id} needs confirmation", hint="pass --yes")
             if not _terminal_ask(f"Roll back {len(todo)} started steps of run {r.run_id} ({st.status()})?"):

@@ -101,3 +101,20 @@ def test_rollback_needs_yes_without_a_terminal(project, runs_env):
     refused = project.run("rollback", "last")
     assert refused.rc == 2 and "needs confirmation (pass --yes)" in refused.err
     assert lines(project.path("log")) == ["do a", "do b", "do c"]
+
+
+def test_a_rollback_killed_after_its_last_compensation_is_closed_without_running_any_again(project, runs_env):
+    project.write("p.yaml", CHAIN)
+    project.write("undo-ok", "")
+    assert project.run("run", "p.yaml").rc == 1
+    (run_dir,) = [p for p in project.path("runs").iterdir() if p.is_dir()]
+    journal = run_dir / "events.jsonl"
+    kept = journal.read_text().splitlines(keepends=True)
+    assert '"run_finished"' in kept[-1]
+    journal.write_text("".join(kept[:-1]) + kept[-1][:20])  # as if killed while writing run_finished
+    assert "killed" in project.run("runs").out
+    before = lines(project.path("log"))
+    closed = project.run("rollback", "last", "--yes")
+    assert closed.rc == 0, closed.out + closed.err
+    assert lines(project.path("log")) == before
+    assert "rolled_back" in project.run("runs").out

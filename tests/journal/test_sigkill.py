@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.journal import read_journal
+
 from .conftest import events, fork_cli, line_count, lines, only_run
 
 PLAYBOOK = """
@@ -79,7 +81,6 @@ def _run_until_killed(proc, journal: Path, rng: random.Random, most: int) -> boo
 
 
 def _status(run_dir: Path) -> str:
-    from engine.journal import read_journal
     return read_journal(run_dir).state.status()
 
 
@@ -164,3 +165,30 @@ def test_sigkill_of_the_real_command_leaves_a_journal_resume_and_rollback_use(pr
     rolled = project.run("rollback", "last", "--yes")
     assert rolled.rc == 0, rolled.out + rolled.err
     assert Counter(lines(project.path("undo.log"))) == Counter(f"undo {k}" for k in COMPENSATED)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sigkill_during_automatic_rollbacks_then_rollback_finishes_each_compensation_once(tmp_path, runs_env, seed):
+    """`tag` fails, so every attempt ends in an automatic rollback; kills land in steps and in rollbacks."""
+    rng = random.Random(1000 + seed)
+    (tmp_path / "p.yaml").write_text(PLAYBOOK.replace("echo do tag >> do.log", "echo do tag >> do.log; exit 1"))
+    proc = fork_cli(tmp_path, "run", "p.yaml")
+    run_dir = only_run(tmp_path)
+    journal = run_dir / "events.jsonl"
+    kills = [_run_until_killed(proc, journal, rng, most=30)]
+    for attempt in range(5):
+        if read_journal(run_dir).state.rollback_begun:
+            break
+        proc = fork_cli(tmp_path, "resume", "last")
+        if attempt < 4:
+            kills.append(_run_until_killed(proc, journal, rng, most=30))
+        else:  # let the last one reach `tag`, fail and start its rollback
+            proc.join(60)
+    for _ in range(3):
+        if _status(run_dir) in ("rolled_back",):
+            break
+        proc = fork_cli(tmp_path, "rollback", "last", "--yes")
+        proc.join(60)
+    assert _status(run_dir) == "rolled_back", (tmp_path / "cli.out").read_text()
+    _check_compensations_once(tmp_path, run_dir)
+    KILLS.append(sum(kills))
