@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from e2e_harness import FAST, cluster_state, downtime, run_playbook, wait_settled
+from test_canary_upgrade import helm_cluster
 
 NEW = ["--var", "rev=1-20-0", "--var", "rollout_timeout=8s", *FAST]
 
@@ -168,4 +169,21 @@ def test_a_failure_at_the_point_of_no_return_puts_the_tag_and_everything_back(em
     assert_rolled_back(run, "promote.remove-old-istioctl")
     undone = run.finished()["rolled_back"]
     assert undone[:3] == ["promote.remove-old-istioctl", "promote.tag-default", "gateway.switch"]
+    assert_back_as_it_began(emu, before)
+
+
+def test_helm_variant_new_istiod_never_ready_uninstalls_the_release_and_rolls_the_base_chart_back(
+        emulator_factory, tmp_path):
+    emu = helm_cluster(emulator_factory)
+    before = cluster_state(emu)
+    emu.set_faults({"istiod_never_ready": ["1-20-0"]})
+
+    run = run_playbook(emu, "canary-upgrade.yaml", *NEW, "--var", "installer=helm",
+                       "--var", "waves=[{name: all, namespaces: [test-namespace, staging-namespace, "
+                                "production-namespace-1]}]", tmp=tmp_path)
+
+    assert run.rc == 1, run.why()
+    finished = run.finished()
+    assert finished["failed"] == ["istiod-ready"] and finished["rollback_failed"] == []
+    assert finished["rolled_back"] == ["install-helm", "helm-base-upgrade"]
     assert_back_as_it_began(emu, before)

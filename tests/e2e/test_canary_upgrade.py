@@ -62,7 +62,7 @@ def test_istioctl_upgrade_of_the_demo_cluster_moves_every_pod_with_zero_downtime
     assert "backup-istio-operator" in names and "proxy-images-before" in names, names
 
 
-def _helm_cluster(emulator_factory):
+def helm_cluster(emulator_factory):
     """A mesh installed with Helm (base + istiod 1.19.3, no revision), its namespaces injected by it."""
     cluster = {"nodes": 3, "namespaces": [
         {"name": name, "labels": {"istio-injection": "enabled"},
@@ -85,7 +85,7 @@ def _helm_cluster(emulator_factory):
 
 
 def test_helm_upgrade_installs_the_istiod_chart_and_moves_default_revision(emulator_factory, tmp_path):
-    emu = _helm_cluster(emulator_factory)
+    emu = helm_cluster(emulator_factory)
     before = cluster_state(emu)
     assert set(before["proxies"]["staging-namespace/web"]) == {OLD_PROXY}
     waves = ("waves=[{name: test, namespaces: [test-namespace]}, {name: staging, namespaces: [staging-namespace]},"
@@ -96,7 +96,7 @@ def test_helm_upgrade_installs_the_istiod_chart_and_moves_default_revision(emula
 
     assert run.rc == 0, run.why()
     started = run.keys("step_started")
-    assert "install-helm" in started and "install-istioctl" not in started
+    assert "helm-base-upgrade" in started and "install-helm" in started and "install-istioctl" not in started
     assert "promote.remove-old-helm" in started and "promote.helm-default-revision" in started
     assert_upgraded(emu, ["test-namespace", "staging-namespace", "production-namespace-1"])
     env = {**__import__("os").environ, **emu.env()}
