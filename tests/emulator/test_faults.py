@@ -66,14 +66,14 @@ def test_timeout_rule_hangs_until_the_client_gives_up(emu):
 
 def test_latency_is_added_to_every_call(emu):
     core = client.CoreV1Api(api_client(emu))
-    emu.set_faults({"latency_ms": 300})
+    emu.set_faults({"latency_ms": 1000})
     start = time.monotonic()
     core.read_namespace("apps")
-    assert time.monotonic() - start >= 0.3
+    assert time.monotonic() - start >= 1.0
     emu.set_faults({})
     start = time.monotonic()
     core.read_namespace("apps")
-    assert time.monotonic() - start < 0.3
+    assert time.monotonic() - start < 1.0  # generous: a loaded CI machine is slow, but not a second slow
 
 
 @needs_kubectl
