@@ -70,6 +70,11 @@ class Emulator:
         ready.set_result(url)
         loop.run_forever()
         loop.run_until_complete(self._runtime.stop())
+        # Requests still in flight (a hanging timeout fault, an open watch) end with the emulator.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
 
     def stop(self) -> None:
