@@ -409,11 +409,11 @@ class Controllers:
             else:
                 created_new = True
                 self._progress[uid] = time.monotonic()
-                events.record(self.store, d, "Normal", "ScalingReplicaSet",
-                              f"Scaled up replica set {new_rs['metadata']['name']} from 0 to {start}",
-                              "deployment-controller")
+                if start:
+                    events.record(self.store, d, "Normal", "ScalingReplicaSet",
+                                  f"Scaled up replica set {new_rs['metadata']['name']} from 0 to {start}",
+                                  "deployment-controller")
             self.sync_replicaset(ns, new_rs["metadata"]["name"])
-            rss = [rs for rs in self.store.list(RS, ns) if _owned_by(rs, uid)]
         elif int(new_rs["metadata"].get("annotations", {}).get(REVISION_ANN, 0)) < max_rev:
             # Rolling back to an older template makes its ReplicaSet the newest revision again.
             ann = {**new_rs["metadata"].get("annotations", {}), REVISION_ANN: str(max_rev + 1)}
