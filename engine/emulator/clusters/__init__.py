@@ -1,0 +1,1 @@
+"""Shipped cluster files (package data: ``demo.yaml``)."""
