@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any, Callable
 
 from .events import Event
@@ -73,6 +71,7 @@ class WebhookNotifier:
 
 
 def _post(url: str, payload: bytes) -> None:
+    import urllib.request  # here, not at the top: it pulls in http.client and ssl, which most runs never use
     request = urllib.request.Request(url, data=payload, method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "playbook"})
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - the user's own URL
