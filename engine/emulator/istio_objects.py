@@ -380,7 +380,7 @@ def control_plane_objects(revision: str, version: str, *, profile: str = "defaul
         "apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
         "metadata": _meta(owner, {REV_LABEL: revision, "operator.istio.io/version": version},
                           annotations={"install.istio.io/ignoreReconcile": "true"}),
-        "spec": {"profile": profile, "revision": "" if revision == "default" else revision,
+        "spec": {"profile": profile, **({} if revision == "default" else {"revision": revision}),
                  "hub": hub, "tag": tag, "values": vals,
                  "components": {"pilot": {"enabled": True},
                                 "ingressGateways": [{"name": "istio-ingressgateway",

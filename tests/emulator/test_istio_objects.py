@@ -13,6 +13,8 @@ def test_default_revision_objects_have_no_suffix():
     assert _names(objs, "ValidatingWebhookConfiguration") == ["istio-validator-istio-system",
                                                               "istiod-default-validator"]
     assert _names(objs, "ConfigMap") == ["istio", "istio-sidecar-injector"]
+    (iop,) = [o for o in objs if o["kind"] == "IstioOperator"]
+    assert iop["metadata"]["name"] == "installed-state" and "revision" not in iop["spec"]
 
 
 def test_revisioned_objects_are_suffixed_and_labelled():
