@@ -265,6 +265,16 @@ class Kube:
         data = resp.data
         return json.loads(data) if data else None
 
+    def close(self) -> None:
+        """Give back the connection pool (a client made for one step)."""
+        with self._lock:
+            if self._api is not None:
+                try:
+                    self._api.close()
+                except Exception:  # noqa: BLE001 — closing is best effort
+                    pass
+                self._api = None
+
     # -- kinds -----------------------------------------------------------------------------------
 
     def resource(self, kind: str) -> Resource:
@@ -517,6 +527,16 @@ class Named(str):
         if isinstance(key, str) and key in self.__dict__:
             return self.__dict__[key]
         return str.__getitem__(self, key)
+
+
+def _register_yaml() -> None:
+    """Names dump as plain strings in YAML too (a `for_each` item ends up in rendered manifests and files)."""
+    import yaml
+    for dumper in (yaml.SafeDumper, yaml.Dumper):
+        yaml.add_representer(Named, lambda d, v: d.represent_str(str(v)), Dumper=dumper)
+
+
+_register_yaml()
 
 
 def image_version(image: str | None) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -26,7 +27,8 @@ CONNECTION_SCHEMA = {
     "kubeconfig": {"type": "string", "description": "Kubeconfig file for this step (beats --kubeconfig)."},
 }
 ARGS_SCHEMA = {"type": ["array", "string"], "items": {"type": ["string", "number", "boolean"]},
-               "description": "Arguments passed through as they are (after the connection flags)."}
+               "description": "Arguments passed through as they are (after the connection flags); "
+                              "a string is split like a shell would, without running one."}
 
 
 @dataclass
@@ -86,7 +88,7 @@ class ClusterTool(StepPlugin):
     def invocation(self, args: dict, options: RunOptions) -> Invocation:
         """The tool arguments for a structured form; `args` passthrough is handled here."""
         raw = args["args"]
-        items = raw if isinstance(raw, list) else str(raw).split()
+        items = raw if isinstance(raw, list) else shlex.split(str(raw))
         return Invocation([to_arg(a) for a in items])
 
     def before(self, args: dict, ctx: StepContext) -> dict[str, Any]:

@@ -120,8 +120,14 @@ class IstioctlPlugin(ClusterTool):
     # -- what to undo --------------------------------------------------------------------------------
 
     def before(self, args: dict, ctx: StepContext) -> dict[str, Any]:
-        form = self.form(args)
         kube = self.kube(args, ctx.options)
+        try:
+            return self._before(args, ctx, kube)
+        finally:
+            kube.close()
+
+    def _before(self, args: dict, ctx: StepContext, kube: Any) -> dict[str, Any]:
+        form = self.form(args)
         ns = args.get("istio_namespace") or "istio-system"
         if form in ("install", "uninstall"):
             rev = str(args[form]["revision"])

@@ -247,6 +247,8 @@ class WaitPlugin(StepPlugin):
                                       field_selector=field)
         except KubeError as err:
             return Outcome(ok=False, message=str(err).replace("\n", "; "))
+        finally:
+            kube.close()
         if state == "done":
             return Outcome(ok=True, message=text, outputs={"state": text})
         if state == "cancelled":

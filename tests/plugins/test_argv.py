@@ -25,6 +25,8 @@ CASES = [
     (KUBECTL, {"args": ["get", "ns"], "context": "staging"}, CTX,
      ["kubectl", "--context", "staging", "--kubeconfig", "/k/config", "get", "ns"], None),
     (KUBECTL, {"args": "get pods -o json"}, PLAIN, ["kubectl", "get", "pods", "-o", "json"], None),
+    (KUBECTL, {"args": "annotate ns apps 'note=two words'"}, PLAIN,
+     ["kubectl", "annotate", "ns", "apps", "note=two words"], None),
     (KUBECTL, {"args": ["scale", "--replicas", 3, "deploy/web"]}, PLAIN,
      ["kubectl", "scale", "--replicas", "3", "deploy/web"], None),
     (KUBECTL, {"apply": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}, "namespace": "apps"},

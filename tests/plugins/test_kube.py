@@ -7,7 +7,7 @@ import time
 import pytest
 
 from engine import kube
-from engine.kube import (ClusterUnreachable, Kube, KubeConfigError, NotFound, Target, image_version, jsonpath_text,
+from engine.kube import (ClusterUnreachable, Kube, KubeConfigError, Target, image_version, jsonpath_text,
                          pod_view, target_for)
 from engine.plugins.base import RunOptions
 
@@ -130,3 +130,13 @@ def test_kinds_unknown_to_the_built_in_table_are_found_by_discovery(emu):
     client = Kube(target_for(RunOptions(kubeconfig=str(emu.kubeconfig))))
     res = client.resource("leases")
     assert (res.kind, res.namespaced) == ("Lease", True)
+
+
+def test_names_from_look_ups_are_plain_strings_to_json_and_yaml():
+    import json
+
+    import yaml
+    name = kube.Named("apps", labels={"istio-injection": "enabled"}, injection="enabled")
+    assert name == "apps" and name.injection == "enabled" and name["labels"] == {"istio-injection": "enabled"}
+    assert json.dumps([name]) == '["apps"]'
+    assert yaml.safe_dump([name]) == "- apps\n"
