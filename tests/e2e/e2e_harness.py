@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -49,8 +50,12 @@ class Run:
 
 
 def run_playbook(emu: Emulator, playbook: str, *args: str, tmp: Path, json_events: bool = True,
-                 on_event: Callable[[dict], None] | None = None, timeout: float = 240) -> Run:
-    """`playbook run playbooks/PLAYBOOK ARGS --yes` against `emu`, as an SRE would with KUBECONFIG set."""
+                 on_event: Callable[[dict], None] | None = None, timeout: float = 240,
+                 interrupt_at: str | None = None) -> Run:
+    """`playbook run playbooks/PLAYBOOK ARGS --yes` against `emu`, as an SRE would with KUBECONFIG set.
+
+    `interrupt_at`: press Ctrl-C (SIGINT) when that step starts.
+    """
     env = {**os.environ, **emu.env(), "PYTHONUNBUFFERED": "1", "PLAYBOOK_RUNS_DIR": str(tmp / "runs")}
     argv = [sys.executable, "-m", "engine.cli", "run", str(PLAYBOOKS / playbook), *args, "--yes", "-q"]
     if json_events:
@@ -69,6 +74,8 @@ def run_playbook(emu: Emulator, playbook: str, *args: str, tmp: Path, json_event
             events.append(event)
             if on_event is not None:
                 on_event(event)
+            if interrupt_at is not None and event["event"] == "step_started" and event["step"] == interrupt_at:
+                proc.send_signal(signal.SIGINT)
         if time.time() > deadline:
             proc.kill()
             raise AssertionError(f"playbook run took longer than {timeout}s:\n{''.join(out_lines[-40:])}")

@@ -71,7 +71,7 @@ def test_rollout_stuck_in_the_production_wave_moves_every_namespace_back(emulato
                         "migrate[staging].ns[staging-namespace].relabel",
                         "migrate[test].ns[test-namespace].relabel"]
     prod1 = [k.rsplit(".", 1)[1] for k in undone if ".ns[production-namespace-1]." in k]
-    assert prod1 == ["relabel", "baseline", "record"]  # label back, restart, wait: in that order
+    assert prod1 == ["relabel", "announce", "baseline", "record"]  # label back, a second, restart, wait
     assert "production-namespace-2" not in " ".join(run.keys("step_started"))
     assert_back_as_it_began(emu, before)
 
@@ -129,7 +129,8 @@ def test_api_errors_mid_run_fail_the_relabel_and_roll_back(emulator_factory, tmp
         "Internal" in run.out
     undone = run.finished()["rolled_back"]
     # The failed relabel is undone too (its rollback is idempotent), then test-namespace, then the install.
-    assert undone[:3] == ["migrate[staging].ns[staging-namespace].relabel",
+    assert undone[:4] == ["migrate[staging].ns[staging-namespace].relabel",
+                          "migrate[staging].ns[staging-namespace].announce",
                           "migrate[staging].ns[staging-namespace].baseline",
                           "migrate[staging].ns[staging-namespace].record"]
     assert_back_as_it_began(emu, before)
@@ -186,4 +187,21 @@ def test_helm_variant_new_istiod_never_ready_uninstalls_the_release_and_rolls_th
     finished = run.finished()
     assert finished["failed"] == ["istiod-ready"] and finished["rollback_failed"] == []
     assert finished["rolled_back"] == ["install-helm", "helm-base-upgrade"]
+    assert_back_as_it_began(emu, before)
+
+
+def test_ctrl_c_in_the_staging_wave_rolls_back_and_exits_130(emulator_factory, tmp_path):
+    emu = emulator_factory()
+    before = cluster_state(emu)
+
+    # The reference script's "Press Ctrl+C to abort if issues are detected", during staging's rollouts.
+    run = run_playbook(emu, "canary-upgrade.yaml", *NEW, tmp=tmp_path,
+                       interrupt_at="migrate[staging].ns[staging-namespace].settled")
+
+    assert run.rc == 130, run.why()
+    finished = run.finished()
+    assert finished["reason"] == "interrupted" and finished["rollback_failed"] == []
+    assert [k for k in finished["rolled_back"] if k.endswith(".relabel")] == [
+        "migrate[staging].ns[staging-namespace].relabel", "migrate[test].ns[test-namespace].relabel"]
+    assert finished["rolled_back"][-1] == "install-istioctl"
     assert_back_as_it_began(emu, before)
