@@ -192,3 +192,37 @@ def test_server_dry_run_plans_show_what_the_api_server_says_and_change_nothing(e
     assert rejected.startswith("server check: REJECTED: ") and "spec.replicas: Invalid value: -1" in rejected
     assert kubectl_json(emu, "get", "configmap", "dry", "-n", "apps") is None
     assert len(plugin.describe(good, options_for(emu, dry_run=True)).splitlines()) == 1  # asked for, or not at all
+
+
+@needs_kubectl
+def test_a_step_may_name_its_own_kubeconfig_and_context(run_book, emu):
+    from engine.plugins.base import RunOptions
+    ran = run_book(f"""
+        version: 1
+        steps:
+          - id: own
+            uses: kubectl
+            with: {{args: [get, namespace, apps, -o, json], kubeconfig: "{emu.kubeconfig}", context: emulator}}
+          - id: wrong-context
+            uses: kubectl
+            with: {{args: [get, namespace, apps], kubeconfig: "{emu.kubeconfig}", context: nowhere}}
+            continue_on_error: true
+    """, options=RunOptions(env={"KUBECONFIG": "/nonexistent"}))
+    assert ran.outcome("own").json["metadata"]["name"] == "apps"
+    assert ran.outcome("own").argv[:5] == ["kubectl", "--context", "emulator", "--kubeconfig", str(emu.kubeconfig)]
+    assert not ran.outcome("wrong-context").ok and "nowhere" in ran.outcome("wrong-context").message
+
+
+def test_re_installing_an_existing_revision_is_undone_from_its_saved_operator(run_book, emu):
+    ran = run_book("""
+        version: 1
+        steps:
+          - id: reinstall
+            uses: istioctl
+            with: {install: {revision: default, set: {values.pilot.env.X: "1"}}}
+    """ + FAIL_AT_END.format(last="reinstall"), emu=emu)
+    outputs = ran.outcome("reinstall").outputs
+    assert outputs["revision_was_new"] is False
+    assert outputs["undo"]["install"] == {"revision": "default", "file": outputs["saved"]}
+    assert ran.summary.rolled_back == ["reinstall"]
+    assert kubectl_json(emu, "get", "deployment", "istiod", "-n", "istio-system") is not None

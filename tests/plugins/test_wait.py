@@ -28,6 +28,20 @@ def test_rollout_state_says_what_kubectl_rollout_status_says(status, done, text)
     assert rollout_state({**DEP, "status": status}) == (done, text)
 
 
+@pytest.mark.parametrize("obj,done,text", [
+    ({"kind": "DaemonSet", "metadata": {}, "status": {"desiredNumberScheduled": 3, "updatedNumberScheduled": 2,
+                                                      "numberAvailable": 3}}, False, "2 of 3 updated pods scheduled"),
+    ({"kind": "DaemonSet", "metadata": {}, "status": {"desiredNumberScheduled": 3, "updatedNumberScheduled": 3,
+                                                      "numberAvailable": 3}}, True, "3 pods available"),
+    ({"kind": "StatefulSet", "metadata": {}, "spec": {"replicas": 2},
+      "status": {"updatedReplicas": 2, "readyReplicas": 1}}, False, "1 of 2 pods ready"),
+    ({"kind": "StatefulSet", "metadata": {}, "spec": {"replicas": 2},
+      "status": {"updatedReplicas": 2, "readyReplicas": 2}}, True, "2 pods ready"),
+])
+def test_rollout_state_of_daemonsets_and_statefulsets(obj, done, text):
+    assert rollout_state(obj) == (done, text)
+
+
 def test_pods_being_deleted_do_not_count():
     ready = {"metadata": {"name": "a"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
     leaving = {"metadata": {"name": "b", "deletionTimestamp": "now"}, "status": {}}
