@@ -17,7 +17,7 @@ import yaml
 from ..errors import ValidationError
 from ..execute import run_process
 from ..render import is_placeholder
-from .base import Outcome, RunOptions, StepContext, shell_line, to_arg
+from .base import Outcome, RunOptions, StepContext, shell_line
 from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, exactly_one, mask_argv, tool_query
 
 MANIFEST = {"type": ["string", "object", "array"], "oneOf": [{"type": "string", "minLength": 1}, {"type": "object"},
@@ -193,10 +193,19 @@ class KubectlPlugin(ClusterTool):
             wanted = manifest_objects(value)
             query = ["get", "-f", "-", *self._ns(args), "-o", "json", "--ignore-not-found"]
         done = tool_query(self, args, ctx, query, stdin=dump([ref_of(o) for o in wanted]) if wanted else None)
-        if not done:
-            raise RuntimeError(f"kubectl {' '.join(query[:3])} failed: "
-                               f"{(done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or done.rc}")
-        found = _objects_in(done.stdout)
+        if done:
+            found = _objects_in(done.stdout)
+        elif wanted and _unknown_kind(done.stderr):
+            # A manifest may bring its own CRD: objects of a kind the server does not know yet cannot exist yet.
+            found = []
+            for obj in wanted:
+                one = tool_query(self, args, ctx, query, stdin=dump([ref_of(obj)]))
+                if one:
+                    found += _objects_in(one.stdout)
+                elif not _unknown_kind(one.stderr):
+                    raise RuntimeError(f"kubectl get {label(obj)} failed: {_last_line(one)}")
+        else:
+            raise RuntimeError(f"kubectl {' '.join(query[:3])} failed: {_last_line(done)}")
         saved_path = None
         if found:
             saved_dir = Path(ctx.run_dir) / "saved"
@@ -243,6 +252,16 @@ class KubectlPlugin(ClusterTool):
         return ("server check: accepted: " if done else "server check: REJECTED: ") + text
 
 
+def _unknown_kind(stderr: str) -> bool:
+    return any(s in stderr for s in ("no matches for kind", "doesn't have a resource type",
+                                      "resource mapping not found"))
+
+
+def _last_line(done: Any) -> str:
+    lines = (done.stderr.strip() or done.stdout.strip()).splitlines()
+    return lines[-1] if lines else f"exit code {done.rc}"
+
+
 def _objects_in(text: str) -> list[dict]:
     text = text.strip()
     if not text:
@@ -257,5 +276,3 @@ def _identity(obj: dict, *, with_ns: bool) -> tuple:
     meta = obj.get("metadata") or {}
     return (obj.get("kind"), meta.get("name"), meta.get("namespace") if with_ns else None)
 
-
-__all__ = ["KubectlPlugin", "manifest_objects", "sanitized", "to_arg"]

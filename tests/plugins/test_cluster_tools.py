@@ -226,3 +226,43 @@ def test_re_installing_an_existing_revision_is_undone_from_its_saved_operator(ru
     assert outputs["undo"]["install"] == {"revision": "default", "file": outputs["saved"]}
     assert ran.summary.rolled_back == ["reinstall"]
     assert kubectl_json(emu, "get", "deployment", "istiod", "-n", "istio-system") is not None
+
+
+def test_a_manifest_bringing_its_own_crd_is_checked_object_by_object(run_book, tmp_path):
+    """`kubectl get -f -` fails for a kind the server does not know yet; such objects count as new."""
+    log = tmp_path / "calls"
+    fake = tmp_path / "kubectl"
+    fake.write_text(f"""#!/bin/sh
+stdin=$(cat)
+echo "$* :: $(echo "$stdin" | grep '^kind:' | tr '\\n' ' ')" >> {log}
+case "$*" in
+  *get*)
+    case "$stdin" in
+      *Widget*) echo 'error: resource mapping not found for name: "w" namespace: "": no matches for kind "Widget"' >&2
+                exit 1;;
+      *) echo '{{"kind": "CustomResourceDefinition", "apiVersion": "apiextensions.k8s.io/v1", "metadata": {{"name": "widgets.example.com", "resourceVersion": "7"}}}}';;
+    esac;;
+  *) echo applied;;
+esac
+""")
+    fake.chmod(0o755)
+    from engine.plugins.base import RunOptions
+    ran = run_book("""
+        version: 1
+        steps:
+          - id: crd-and-cr
+            uses: kubectl
+            with:
+              apply:
+                - {apiVersion: apiextensions.k8s.io/v1, kind: CustomResourceDefinition,
+                   metadata: {name: widgets.example.com}}
+                - {apiVersion: example.com/v1, kind: Widget, metadata: {name: w}}
+    """, options=RunOptions(env={"PLAYBOOK_KUBECTL": str(fake)}))
+    outputs = ran.outcome("crd-and-cr").outputs
+    assert ran.code == 0, ran.outcome("crd-and-cr").message
+    assert (outputs["changed"], outputs["created"]) == (["CustomResourceDefinition/widgets.example.com"],
+                                                       ["Widget/w"])
+    assert outputs["undo"]["undo_apply"]["delete"] == [{"apiVersion": "example.com/v1", "kind": "Widget",
+                                                        "metadata": {"name": "w"}}]
+    calls = log.read_text().splitlines()
+    assert len(calls) == 4 and calls[-1].startswith("apply -f -")
