@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import sys
 import time
 from contextlib import ExitStack

@@ -302,12 +302,19 @@ class RunState:
         return [k for k in self.start_order if self.steps[k].rollback != "succeeded"]
 
     def summary(self, live: bool = False) -> dict[str, Any]:
+        return {**self.summary_head(live), "steps": {k: step_summary(s) for k, s in self.steps.items()},
+                "start_order": self.start_order}
+
+    def summary_head(self, live: bool = False) -> dict[str, Any]:
+        """The summary's run-wide fields: all but `steps` and `start_order`, which follow them."""
         return {"format": FORMAT, "run_id": self.run_id, "playbook": self.playbook, "status": self.status(live),
                 "created": self.created, "updated": self.updated, "failed_step": self.failed_step(),
-                "attempts": self.attempts, "exit_code": self.last_finish.get("exit_code"),
-                "steps": {k: {"status": s.status, "attempts": s.attempts, "rc": s.rc, "duration": s.duration,
-                              "rollback": s.rollback} for k, s in self.steps.items()},
-                "start_order": self.start_order}
+                "attempts": self.attempts, "exit_code": self.last_finish.get("exit_code")}
+
+
+def step_summary(s: StepState) -> dict[str, Any]:
+    """One step's entry in the summary (state.json's `steps`)."""
+    return {"status": s.status, "attempts": s.attempts, "rc": s.rc, "duration": s.duration, "rollback": s.rollback}
 
 
 # -- writing --------------------------------------------------------------------------------------------
@@ -324,6 +331,7 @@ class JournalSink:
         self._lock = threading.Lock()
         self._outputs: dict[tuple[str, str], IO[str]] = {}
         self._fd: int | None = None
+        self._step_json: dict[str, str] = {}  # step key -> its encoded state.json entry (see _state_text)
         # Group commit: see _SYNC_NOW. `_unsynced` is set while appended events wait for their fdatasync.
         self._sync_now = True
         self._unsynced = False
@@ -395,17 +403,35 @@ class JournalSink:
                 self._sync_now = event.kind in _SYNC_NOW
                 self._append((json.dumps(rec, default=str, ensure_ascii=False) + "\n").encode("utf-8"))
                 self.state.apply(rec)
+                if event.key is not None:
+                    self._step_json.pop(event.key, None)  # apply changed this step (and no other)
                 if event.kind in ("step_started", "step_retry"):
                     self._rotate_output(event.key)
                 if event.kind in _STATE_KINDS:
                     # A summary for people and tools; events.jsonl is the record, so no fsync here. It holds
                     # every step and is rewritten after each: compact JSON, which json's C encoder writes
                     # (an indent selects the pure-Python encoder, several times slower on large runs).
-                    write_atomic(self.run_dir / STATE, json.dumps(self.state.summary(live=True), default=str,
-                                                                  separators=(",", ":")) + "\n", durable=False)
+                    write_atomic(self.run_dir / STATE, self._state_text() + "\n", durable=False)
             except OSError as err:
                 self.broken = self._error(err)
                 raise self.broken from None
+
+    def _state_text(self) -> str:
+        """Exactly `json.dumps(self.state.summary(live=True), default=str, separators=(",", ":"))`, with each
+        step's entry encoded once per change instead of once per write: a run of N steps rewrites the file
+        after every step, and re-encoding all N entries each time made long runs quadratic."""
+        sep = (",", ":")
+        st = self.state
+        cache = self._step_json
+        parts = []
+        for key, step in st.steps.items():
+            text = cache.get(key)
+            if text is None:
+                text = cache[key] = json.dumps({key: step_summary(step)}, default=str, separators=sep)[1:-1]
+            parts.append(text)
+        head = json.dumps(st.summary_head(live=True), default=str, separators=sep)
+        return (f'{head[:-1]},"steps":{{{",".join(parts)}}},'
+                f'"start_order":{json.dumps(st.start_order, default=str, separators=sep)}}}')
 
     def _append(self, data: bytes) -> None:
         """One write per event (a crash leaves at most a torn last line, which readers drop), then fsync."""

@@ -6,6 +6,7 @@ reporter and the notifier around a `Runner`, hold the runs directory's lock, and
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import sys
@@ -244,11 +245,19 @@ def find_run(runs_dir: Path, ref: str) -> Path:
 
 
 def run_ids(runs_dir: Path) -> list[str]:
-    """Ids of the run directories, oldest first."""
+    """Ids of the run directories, oldest first (ids only sort to the second, so by recorded start time)."""
     try:
-        return sorted(p.name for p in Path(runs_dir).iterdir() if (p / "events.jsonl").is_file())
+        dirs = [p for p in Path(runs_dir).iterdir() if (p / "events.jsonl").is_file()]
     except OSError:
         return []
+    return [p.name for p in sorted(dirs, key=lambda p: (_created(p), p.name))]
+
+
+def _created(run_dir: Path) -> float:
+    try:
+        return float(json.loads((run_dir / "meta.json").read_text(encoding="utf-8")).get("created") or 0.0)
+    except (OSError, ValueError, TypeError):
+        return 0.0
 
 
 @dataclass
@@ -372,7 +381,6 @@ def _results_from(view: JournalView, *, as_recorded: bool = False) -> dict[str, 
 
     Steps that did not succeed come back pending (resume runs them again) unless `as_recorded`.
     """
-    import json
     out: dict[str, StepResult] = {}
     for key, s in view.state.steps.items():
         if s.started is None:
