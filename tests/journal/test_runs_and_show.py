@@ -112,3 +112,20 @@ def test_the_end_of_a_run_says_what_can_be_done_next(project, runs_env):
     assert "continue: playbook resume" not in rolled.out  # rolled back: only a new run makes sense
     run_id = re.search(r"^run (\S+): ", left.out, re.M).group(1)
     assert left.out.endswith(f"  continue: playbook resume {run_id}\n  undo:     playbook rollback {run_id}\n")
+
+
+def test_output_json_is_only_json_lines_on_stdout_and_matches_the_journal(project, runs_env):
+    import json
+    project.write("p.yaml", PLAYBOOK)
+    failed = project.run("run", "p.yaml", "--output", "json", "--no-rollback")
+    project.write("ok", "")
+    resumed = project.run("resume", "last", "--output", "json")
+    assert (failed.rc, resumed.rc) == (1, 0)
+    printed = [json.loads(line) for line in (failed.out + resumed.out).splitlines()]
+    (run_dir,) = [p for p in project.path("runs").iterdir() if p.is_dir()]
+    journal = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    # The same events, except output lines, which the journal keeps in output/ instead.
+    assert [e for e in printed if e["event"] != "step_output"] == journal
+    assert [e["event"] for e in printed][-3:] == ["step_started", "step_succeeded", "run_finished"]
+    assert {"event": "step_output", "step": "a", "stream": "stdout", "line": "hello from a"}.items() <= next(
+        e for e in printed if e["event"] == "step_output").items()
