@@ -263,7 +263,12 @@ class Kube:
         if stream:
             return resp
         data = resp.data
-        return json.loads(data) if data else None
+        if not data:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data.decode("utf-8", "replace")  # e.g. /version on some proxies, /healthz
 
     def close(self) -> None:
         """Give back the connection pool (a client made for one step)."""
@@ -395,24 +400,32 @@ Judge = Callable[[dict[str, dict]], "tuple[bool, str]"]
 
 def watch_until(kube: Kube, kind: str, namespace: str | None, judge: Judge, *, deadline: float,
                 cancel: threading.Event, progress: Callable[[str], None], selector: Any = None,
-                field_selector: str | None = None) -> tuple[str, str]:
+                field_selector: str | None = None, heartbeat: float = 30.0) -> tuple[str, str]:
     """Keep a live view of matching objects (list, then watch) until `judge` says done.
 
     `judge(objects by namespace/name)` returns (done, status text). Returns ("done" | "timeout" | "cancelled",
     last status text). The watch is re-opened in short windows so that cancelling is noticed quickly.
+    Progress is reported when the status text changes, and every `heartbeat` seconds while it does not.
     """
     objects: dict[str, dict] = {}
     last = ""
+    started = said = time.time()
+
+    def beat() -> None:
+        nonlocal said
+        if last and time.time() - said >= heartbeat:
+            said = time.time()
+            progress(f"still waiting after {int(said - started)}s: {last}")
 
     def key(obj: dict) -> str:
         meta = obj.get("metadata") or {}
         return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
 
     def judged() -> bool:
-        nonlocal last
+        nonlocal last, said
         done, text = judge(objects)
         if text != last:
-            last = text
+            last, said = text, time.time()
             progress(text)
         return done
 
@@ -421,6 +434,7 @@ def watch_until(kube: Kube, kind: str, namespace: str | None, judge: Judge, *, d
     while True:
         if cancel.is_set():
             return "cancelled", last
+        beat()
         remaining = deadline - time.time()
         if remaining <= 0:
             return "timeout", last
@@ -433,7 +447,8 @@ def watch_until(kube: Kube, kind: str, namespace: str | None, judge: Judge, *, d
             continue
         try:
             for kind_of_event, obj in kube.watch(kind, namespace, rv, selector=selector,
-                                                 field_selector=field_selector, seconds=min(remaining, 2.0)):
+                                                 field_selector=field_selector,
+                                                 seconds=min(remaining, 2.0, max(heartbeat, 1.0))):
                 rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
                 if kind_of_event == "BOOKMARK":
                     continue

@@ -214,3 +214,17 @@ def test_a_cancelled_wait_returns_promptly(emu):
     outcome = WaitPlugin().run({"gone": "deployment/web", "namespace": "apps", "timeout": "5m"}, context)
     assert outcome.cancelled and outcome.message == "cancelled while waiting: deployment/web still exists"
     assert time.time() - started < 4
+
+
+def test_a_long_wait_says_it_is_still_waiting(emu):
+    from engine.kube import Kube, target_for, watch_until
+    from engine.plugins.wait import judge_presence
+    from tests.plugins.conftest import options_for
+    lines: list[str] = []
+    state, text = watch_until(Kube(target_for(options_for(emu))), "configmap", "apps",
+                              judge_presence("configmap/never", True), deadline=time.time() + 2.5,
+                              cancel=threading.Event(), progress=lines.append,
+                              field_selector="metadata.name=never", heartbeat=1.0)
+    assert (state, text) == ("timeout", "configmap/never does not exist yet")
+    assert lines[0] == "configmap/never does not exist yet"
+    assert lines[1].startswith("still waiting after 1s: configmap/never does not exist yet")
