@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..errors import PlaybookError
 from ..execute import Completed, run_process
 from ..kube import Kube, target_for
 from ..model import Action
@@ -153,7 +154,8 @@ class ClusterTool(StepPlugin):
         form = self.form(args)
         try:
             before = self.before(args, ctx) if form != "args" else {}
-        except Exception as err:  # noqa: BLE001 — no safe undo known: do not change anything
+        except (PlaybookError, RuntimeError, OSError, ValueError) as err:
+            # Without a known undo the step must not change anything; anything else is a bug (traceback kept).
             return Outcome(ok=False, message=f"cannot record the state to undo before changing it: {err}")
         argv, inv = self.argv(args, ctx.options)
         done = ctx.run(argv, stdin=inv.stdin)

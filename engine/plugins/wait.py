@@ -203,7 +203,8 @@ class WaitPlugin(StepPlugin):
     def _deadline(self, args: dict, ctx: StepContext) -> tuple[float, float]:
         budget = ctx.remaining()
         own = parse_duration(args["timeout"]) if args.get("timeout") else None
-        seconds = min(x for x in (budget, own) if x is not None) if (budget or own) else DEFAULT_TIMEOUT
+        limits = [x for x in (budget, own) if x is not None]
+        seconds = min(limits) if limits else DEFAULT_TIMEOUT
         return time.time() + seconds, seconds
 
     def run(self, args: dict, ctx: StepContext) -> Outcome:
