@@ -9,7 +9,7 @@ import select
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import IO
 
 from ..durations import format_duration, parse_duration
 from .base import Outcome, RunOptions, StepContext, StepPlugin
@@ -117,5 +117,3 @@ def _read_line(stream: IO[str], cancel: threading.Event, deadline: float | None)
             return line if line else "n"  # end of input answers no
     return None
 
-
-__all__: list[Any] = ["PausePlugin", "ApprovePlugin"]
