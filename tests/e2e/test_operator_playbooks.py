@@ -129,3 +129,21 @@ def test_dry_run_prints_every_rendered_command_for_a_change_review(project, play
     for text in expect:
         assert text in result.out, text
     assert "{{" not in result.out.split("inputs:")[0]  # names and titles are rendered
+
+
+def test_rollback_of_a_half_done_helm_upgrade_uninstalls_the_new_release(emulator_factory, tmp_path):
+    from test_canary_upgrade import helm_cluster
+    emu = helm_cluster(emulator_factory)
+    before = cluster_state(emu)
+    half = run_playbook(emu, "canary-upgrade.yaml", "--var", "rev=1-20-0", "--var", "installer=helm",
+                        "--var", "promote=false", "--var", "waves=[{name: test, namespaces: [test-namespace]}]",
+                        *FAST, tmp=tmp_path)
+    assert half.rc == 0, half.why()
+
+    run = run_playbook(emu, "rollback-upgrade.yaml", "--var", "rev=1-20-0", "--var", "installer=helm", tmp=tmp_path)
+
+    assert run.rc == 0, run.why()
+    assert "remove-new-helm" in run.keys("step_succeeded")
+    wait_settled(emu)
+    assert cluster_state(emu) == before
+    assert downtime(emu) == {}, emu.format_downtime_report()
