@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import EXIT_INVALID, PlaybookError, UsageError
+from .errors import PlaybookError, UsageError
 
 
 def _fail(err: PlaybookError) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import Iterable, TextIO
+from typing import Callable, Iterable, TextIO
 
 import yaml
 
@@ -202,3 +202,32 @@ def fault_exit(tool: str, argv: list[str], err: TextIO, kubeconfig_flags: tuple[
         return injected_failure(client, tool, strip_flags(argv, kubeconfig_flags + context_flags), err)
     finally:
         client.close()
+
+
+def run_tool(tool: str, argv: list[str] | None, out: TextIO | None, err: TextIO | None,
+             build_parser: Callable[[], argparse.ArgumentParser],
+             run: Callable[[argparse.Namespace, TextIO, TextIO], int],
+             kubeconfig_flags: tuple[str, ...], context_flags: tuple[str, ...]) -> int:
+    """A stand-in's whole command line: injected failures first, then parse and run, errors worded as Go tools do."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out, err = out or sys.stdout, err or sys.stderr
+    code = fault_exit(tool, argv, err, kubeconfig_flags, context_flags)
+    if code is not None:
+        return code
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help(out)
+            return 0
+        return run(args, out, err)
+    except CommandError as exc:
+        err.write(f"Error: {exc}\n")
+        return exc.code
+    except ApiError as exc:
+        err.write(f"Error: {exc.message}\n")
+        return 1
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except KeyboardInterrupt:
+        return 130

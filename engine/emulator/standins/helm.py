@@ -10,10 +10,10 @@ import argparse
 import sys
 from typing import TextIO
 
-from .common import STANDIN_NOTE, CommandError, Parser, fault_exit, parse_duration
+from .common import STANDIN_NOTE, CommandError, Parser, parse_duration, run_tool
 from .helm_ops import get_release, install_or_upgrade, list_releases, print_release, rollback, uninstall
 from .helm_release import ReleaseStore
-from .kubeclient import ApiError, ConfigError, KubeClient
+from .kubeclient import ConfigError, KubeClient
 
 TOOL = "helm"
 HELM_VERSION = "v3.13.2"
@@ -161,28 +161,7 @@ def _repo(args: argparse.Namespace, out: TextIO) -> int:
 
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run one helm command line; returns its exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    out, err = out or sys.stdout, err or sys.stderr
-    code = fault_exit(TOOL, argv, err, ("--kubeconfig",), ("--kube-context",))
-    if code is not None:
-        return code
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if not args.command:
-            parser.print_help(out)
-            return 0
-        return run(args, out, err)
-    except CommandError as exc:
-        err.write(f"Error: {exc}\n")
-        return exc.code
-    except ApiError as exc:
-        err.write(f"Error: {exc.message}\n")
-        return 1
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
-    except KeyboardInterrupt:
-        return 130
+    return run_tool(TOOL, argv, out, err, build_parser, run, ("--kubeconfig",), ("--kube-context",))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ import sys
 from typing import TextIO
 
 from . import analyze, install, proxyconfig, reports, tags
-from .common import STANDIN_NOTE, CommandError, Parser, fault_exit, parse_duration
+from .common import STANDIN_NOTE, CommandError, Parser, parse_duration, run_tool
 from .iop import build_plan
-from .kubeclient import ApiError, ConfigError, KubeClient
+from .kubeclient import ConfigError, KubeClient
 
 TOOL = "istioctl"
 DESCRIPTION = ("Istio configuration command line utility for service operators to debug and diagnose their "
@@ -210,28 +210,7 @@ def _run_tag(client: KubeClient, args: argparse.Namespace, out: TextIO) -> int:
 
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run one istioctl command line; returns its exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    out, err = out or sys.stdout, err or sys.stderr
-    code = fault_exit(TOOL, argv, err, ("-c", "--kubeconfig"), ("--context",))
-    if code is not None:
-        return code
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if not args.command:
-            parser.print_help(out)
-            return 0
-        return run(args, out, err)
-    except CommandError as exc:
-        err.write(f"Error: {exc}\n")
-        return exc.code
-    except ApiError as exc:
-        err.write(f"Error: {exc.message}\n")
-        return 1
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
-    except KeyboardInterrupt:
-        return 130
+    return run_tool(TOOL, argv, out, err, build_parser, run, ("-c", "--kubeconfig"), ("--context",))
 
 
 if __name__ == "__main__":
