@@ -75,6 +75,13 @@ class UsageError(PlaybookError):
 
 
 class JournalError(PlaybookError):
-    """The run journal cannot be written or read; the run stops rather than act unrecorded."""
+    """The run journal cannot be opened, locked or read; nothing was run."""
 
-    exit_code = EXIT_FAILED
+
+class JournalWriteError(JournalError):
+    """The journal stopped taking writes mid-run: the run stopped unrecorded work and rolled nothing back.
+
+    Exit 3 ("manual attention needed"): 1 would claim a rollback that did not happen.
+    """
+
+    exit_code = EXIT_ROLLBACK_FAILED

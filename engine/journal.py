@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import JournalError
+from .errors import JournalError, JournalWriteError
 from .events import Event
 
 FORMAT = 1
@@ -384,9 +384,9 @@ class JournalSink:
         except OSError as err:
             raise self._error(err) from None
 
-    def _error(self, err: OSError) -> JournalError:
+    def _error(self, err: OSError, *, during_run: bool = False) -> JournalError:
         run = self.run_dir.name
-        return JournalError(f"cannot write the run journal {self.run_dir}: {_oserror_text(err)}; "
+        return (JournalWriteError if during_run else JournalError)(f"cannot write the run journal {self.run_dir}: {_oserror_text(err)}; "
                             "the run stops rather than act unrecorded", hint=_MEND.format(run=run))
 
     # the sink
@@ -413,7 +413,7 @@ class JournalSink:
                     # (an indent selects the pure-Python encoder, several times slower on large runs).
                     write_atomic(self.run_dir / STATE, self._state_text() + "\n", durable=False)
             except OSError as err:
-                self.broken = self._error(err)
+                self.broken = self._error(err, during_run=True)
                 raise self.broken from None
 
     def _state_text(self) -> str:
@@ -471,7 +471,7 @@ class JournalSink:
                         os.fdatasync(self._fd)
                         self._unsynced = False
                     except OSError as err:  # not raised in this thread: the next event stops the run
-                        self.broken = self._error(err)
+                        self.broken = self._error(err, during_run=True)
                         self._unsynced = False
 
     def _output(self, event: Event) -> None:
@@ -489,7 +489,7 @@ class JournalSink:
                 fh.flush()
         except OSError as err:
             if self.broken is None:
-                self.broken = self._error(err)
+                self.broken = self._error(err, during_run=True)
 
     def _rotate_output(self, key: str | None) -> None:
         """A new attempt gets fresh output files; earlier attempts' output is kept beside them (.1.out...)."""

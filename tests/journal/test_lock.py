@@ -39,11 +39,11 @@ def test_a_second_run_on_the_same_journal_directory_gets_a_clear_lock_message(pr
     project.write("release", "")
     out, err = first.communicate(timeout=30)
     assert first.returncode == 0, out + err
-    assert second.rc == 1
+    assert second.rc == 2  # refused before anything ran
     assert (f"error: the journal directory runs is in use by run {run_dir.name} (`playbook run`, pid {first.pid}, "
             in second.err), second.err
     assert "(one run at a time per journal directory: wait for it to end, or pass --runs-dir DIR" in second.err
-    assert f"in use by run {run_dir.name}" in resume.err and resume.rc == 1
+    assert f"in use by run {run_dir.name}" in resume.err and resume.rc == 2
     assert f"{run_dir.name}  running" in listing.out, listing.out
     # The refused run left nothing behind, and the first one's journal is whole.
     assert [p.name for p in (project.root / "runs").iterdir() if p.is_dir()] == [run_dir.name]
