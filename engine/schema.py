@@ -92,6 +92,13 @@ def _hint(error: jsonschema.ValidationError) -> str | None:
     return None
 
 
+def forms_message(forms: Iterable[str], given: list[str]) -> str:
+    """What to say when a plugin's `with` gives none, or more than one, of its exclusive forms."""
+    if given:
+        return f"give only one of {', '.join(forms)} (got {' and '.join(given)})"
+    return f"give one of {', '.join(forms)}"
+
+
 def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "oneOf" and isinstance(error.instance, dict) and "id" in error.instance:
         inst = error.instance
@@ -103,6 +110,11 @@ def _message(error: jsonschema.ValidationError) -> str:
         return "a step needs `uses` (a plugin) or `steps` (a group)"
     if error.validator == "oneOf" and str(error.schema.get("description", "")).startswith("A duration"):
         return f"{error.instance!r} is not a duration"
+    alternatives = error.validator_value if error.validator == "oneOf" else None
+    if alternatives and all(set(a) == {"required"} and len(a["required"]) == 1 for a in alternatives):
+        # A plugin's forms (`args`, `apply`, ...): exactly one key of a set.
+        forms = [a["required"][0] for a in alternatives]
+        return forms_message(forms, [f for f in forms if isinstance(error.instance, dict) and f in error.instance])
     if error.validator == "oneOf" and error.context:
         # Report the alternative that got furthest rather than the generic "not valid under any".
         best = jsonschema.exceptions.best_match(error.context)

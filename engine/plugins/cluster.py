@@ -180,15 +180,10 @@ def exactly_one(forms: tuple[str, ...]) -> list[dict]:
     return [{"required": [f]} for f in forms]
 
 
-def form_message(plugin: str, forms: tuple[str, ...], given: list[str]) -> str:
-    if not given:
-        return f"give one of: {', '.join(forms)}"
-    return f"give only one of {', '.join(forms)} (got {' and '.join(given)})"
-
-
 def raise_form_error(plugin: str, forms: tuple[str, ...], given: list[str]) -> None:
     from ..errors import ValidationError
-    raise ValidationError(f"{plugin}: {form_message(plugin, forms, given)}")
+    from ..schema import forms_message
+    raise ValidationError(f"{plugin}: {forms_message(forms, given)}")
 
 
 def tool_query(plugin: ClusterTool, args: dict, ctx: StepContext, tool_args: list[str],

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from ..durations import PATTERN, format_duration, parse_duration
 from ..errors import ValidationError
+from ..schema import forms_message
 from .base import Outcome, RunOptions, StepContext, StepPlugin, shell_line, to_arg
 
 DURATION = {"type": ["number", "string"], "oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": PATTERN}]}
@@ -176,7 +177,7 @@ class WaitPlugin(StepPlugin):
     def condition(self, args: dict) -> str:
         given = [c for c in CONDITIONS if c in args]
         if len(given) != 1:
-            raise ValidationError(f"wait: {_condition_message(given)}")
+            raise ValidationError(f"wait: {forms_message(CONDITIONS, given)}")
         return given[0]
 
     def describe(self, args: dict, options: RunOptions) -> str:
@@ -286,12 +287,6 @@ class WaitPlugin(StepPlugin):
 
 def _sleep(cancel: threading.Event, seconds: float) -> bool:
     return cancel.wait(seconds)
-
-
-def _condition_message(given: list[str]) -> str:
-    if not given:
-        return f"give one of: {', '.join(CONDITIONS)}"
-    return f"give only one of {', '.join(CONDITIONS)} (got {' and '.join(given)})"
 
 
 def _rollout_target(args: dict) -> tuple[str, str | None]:

@@ -118,12 +118,12 @@ def test_credentials_in_argv_are_masked(argv, shown):
 
 
 @pytest.mark.parametrize("plugin,args,message", [
-    (KUBECTL, {}, "give one of: args, apply, delete, undo_apply"),
+    (KUBECTL, {}, "give one of args, apply, delete, undo_apply"),
     (KUBECTL, {"args": ["get"], "apply": {"kind": "A", "metadata": {"name": "a"}}},
      "give only one of args, apply, delete, undo_apply (got args and apply)"),
     (ISTIOCTL, {"install": {"revision": "a"}, "uninstall": {"revision": "a"}},
      "give only one of args, install, uninstall, tag_set, tag_remove (got install and uninstall)"),
-    (HELM, {}, "give one of: args, install, upgrade, uninstall, rollback"),
+    (HELM, {}, "give one of args, install, upgrade, uninstall, rollback"),
 ])
 def test_a_step_with_no_form_or_two_forms_cannot_build_an_argv(plugin, args, message):
     with pytest.raises(ValidationError, match=re.escape(message)):

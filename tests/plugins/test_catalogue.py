@@ -38,12 +38,12 @@ WRONG = [
 ]
 # Forms that are fine one by one but not together, or missing altogether.
 WRONG_COMBINATION = [
-    ("kubectl", {"args": ["get"], "delete": ["ns/a"]}, "is valid under each of"),
+    ("kubectl", {"args": ["get"], "delete": ["ns/a"]}, "give only one of args, apply, delete, undo_apply (got args and delete)"),
     ("helm", {"chart": "x"}, "unknown key 'chart'"),
-    ("wait", {"rollout": "deployment/web", "duration": "1s"}, "is valid under each of"),
-    ("wait", {"namespace": "apps"}, "is a required property"),
+    ("wait", {"rollout": "deployment/web", "duration": "1s"}, "(got duration and rollout)"),
+    ("wait", {"namespace": "apps"}, "give one of duration, rollout, pods, exists, gone, jsonpath, command"),
     ("wait", {"jsonpath": "{.status.phase}"}, "'object' is a dependency of 'jsonpath'"),
-    ("pause", {}, "'prompt' is a required property"),
+    ("pause", {}, "give one of prompt, duration"),
 ]
 
 
