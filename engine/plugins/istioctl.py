@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .base import RunOptions, StepContext, to_arg
+from .base import Outcome, RunOptions, StepContext, to_arg
 from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, exactly_one
 
 REVISION = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
@@ -62,7 +62,9 @@ class IstioctlPlugin(ClusterTool):
                                        "overwrite": {"type": "boolean", "default": True}},
                         "description": "istioctl tag set TAG --revision R --overwrite; rollback restores the tag."},
             "tag_remove": {"type": "object", "additionalProperties": False, "required": ["tag"],
-                           "properties": {"tag": {"type": "string"}},
+                           "properties": {"tag": {"type": "string"},
+                                          "missing_ok": {"type": "boolean", "default": False,
+                                                         "description": "Succeed when the tag is already gone."}},
                            "description": "istioctl tag remove TAG; rollback sets it back."},
             "istio_namespace": {"type": "string", "default": "istio-system",
                                 "description": "Where the control plane lives (-i)."},
@@ -119,6 +121,18 @@ class IstioctlPlugin(ClusterTool):
 
     # -- what to undo --------------------------------------------------------------------------------
 
+    def run(self, args: dict, ctx: StepContext) -> Outcome:
+        if self.form(args) == "tag_remove" and args["tag_remove"].get("missing_ok"):
+            tag = str(args["tag_remove"]["tag"])
+            kube = self.kube(args, ctx.options)
+            try:
+                present = kube.find("mutatingwebhookconfiguration", f"istio-revision-tag-{tag}") is not None
+            finally:
+                kube.close()
+            if not present:
+                return Outcome(ok=True, message=f"tag {tag} is already absent", outputs={"form": "tag_remove"})
+        return super().run(args, ctx)
+
     def before(self, args: dict, ctx: StepContext) -> dict[str, Any]:
         kube = self.kube(args, ctx.options)
         try:
@@ -146,7 +160,8 @@ class IstioctlPlugin(ClusterTool):
             if previous:
                 undo = {"tag_set": {"tag": tag, "revision": previous, "overwrite": True}}
             elif form == "tag_set":
-                undo = {"tag_remove": {"tag": tag}}
+                # Idempotent: the tag may never have been made if `tag set` failed half-way.
+                undo = {"tag_remove": {"tag": tag, "missing_ok": True}}
             else:
                 return {"previous_revision": None}
             return {"undo": {**undo, **self._keep_ns(args)}, "previous_revision": previous}

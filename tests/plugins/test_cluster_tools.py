@@ -176,6 +176,24 @@ def test_a_failed_helm_install_of_an_existing_release_does_not_uninstall_it(run_
     assert kubectl_json(emu, "get", "deployment", "istiod-canary", "-n", "istio-system") is not None
 
 
+def test_a_tag_set_that_failed_before_making_the_tag_rolls_back_cleanly(run_book, emu):
+    emu.set_faults({"command_failures": [{"tool": "istioctl", "args": ["tag", "set"], "exit_code": 1,
+                                          "stderr": "Error: injected"}]})
+    try:
+        ran = run_book("""
+            version: 1
+            steps:
+              - id: tag
+                uses: istioctl
+                with: {tag_set: {tag: canary, revision: default}}
+        """, emu=emu)
+    finally:
+        emu.set_faults({})
+    assert ran.code == 1, [e.data for e in ran.events if e.kind.startswith("rollback")]
+    assert ran.summary.rollback_failed == []
+    assert kubectl_json(emu, "get", "mutatingwebhookconfiguration", "istio-revision-tag-canary") is None
+
+
 @needs_kubectl
 def test_server_dry_run_plans_show_what_the_api_server_says_and_change_nothing(emu, project):
     from engine.plugins.kubectl import KubectlPlugin
