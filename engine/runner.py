@@ -218,6 +218,15 @@ class Runner:
         except PlaybookError:
             return ""
 
+    def _title(self, node: Node) -> str | None:
+        """The step's `name`, rendered (names often carry `{{ item }}`)."""
+        if node.spec.name is None:
+            return None
+        try:
+            return self.mask(str(self.prepared.renderer.render(node.spec.name, self.scope_for(node))))
+        except PlaybookError:
+            return node.spec.name
+
     # -- the whole run ---------------------------------------------------------------------------
 
     def run(self) -> RunSummary:
@@ -267,7 +276,7 @@ class Runner:
                     if key in self.started:  # started in an earlier attempt: its rollback still runs once
                         self.started.remove(key)
                     self.started.append(key)
-                    self.emit(Event("step_started", key, {"uses": node.spec.uses, "name": node.spec.name,
+                    self.emit(Event("step_started", key, {"uses": node.spec.uses, "name": self._title(node),
                                                           "action": self._describe(node)}))
                     if self.journal_error is not None:
                         result.status, result.started = PENDING, None
