@@ -462,11 +462,14 @@ class Bench:
         for n in sizes:
             for kind in ("validate", "dry-run"):
                 name = f"{kind}/{n}"
-                rows.append(Row(f"{kind} of {n:,} steps", f"{secs(series.wall(name))}, {series.rss(name):.0f} MB"))
+                took = series.wall(name)
+                rows.append(Row(f"{kind} of {n:,} steps", f"{secs(took)}, {series.rss(name):.0f} MB",
+                                **({"target": "< 3 s each", "holds": took < 3.0} if n == 10000 else {})))
             both = series.wall(f"validate/{n}") + series.wall(f"dry-run/{n}")
             rss = max(series.rss(f"validate/{n}"), series.rss(f"dry-run/{n}"))
             if n == 10000:
-                rows.append(Row(f"validate + dry-run of {n:,} steps", secs(both), target="< 3 s", holds=both < 3.0))
+                rows.append(Row(f"validate + dry-run of {n:,} steps (the two added)", secs(both),
+                                target="< 3 s together", holds=both < 3.0))
                 rows.append(Row(f"peak memory, {n:,} steps", f"{rss:.0f} MB", target="< 300 MB", holds=rss < 300))
 
     # 4. parallel waves
