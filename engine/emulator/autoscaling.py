@@ -2,13 +2,8 @@
 replica count is reported as current and desired (the emulator never scales on load)."""
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING
-
+from .namespaced import NamespaceController
 from .store import now_iso
-
-if TYPE_CHECKING:
-    from .store import Store
 
 HPA_KEY = "horizontalpodautoscalers.autoscaling"
 _TARGETS = {"Deployment": "deployments.apps", "ReplicaSet": "replicasets.apps", "StatefulSet": "statefulsets.apps"}
@@ -42,37 +37,19 @@ def hpa_status(hpa: dict, target: dict | None, previous: dict | None) -> dict:
     return status
 
 
-class AutoscalingController:
+class AutoscalingController(NamespaceController):
     """Refreshes HPA status when HPAs or their targets change."""
 
-    def __init__(self, store: "Store") -> None:
-        self.store = store
-        self._dirty: set[str] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._scheduled = False
-        store.subscribe(self._on_change)
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-
-    def _on_change(self, kind: str, key: str, obj: dict, old: dict | None) -> None:
+    def relevant(self, kind: str, key: str, obj: dict, old: dict | None) -> bool:
         if key == HPA_KEY and kind == "MODIFIED" and old is not None and old.get("spec") == obj.get("spec"):
-            return  # our own status write
-        if key != HPA_KEY and key not in _TARGETS.values():
-            return
-        self._dirty.add(obj["metadata"].get("namespace", ""))
-        if self._loop is not None and not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
+            return False  # our own status write
+        return key == HPA_KEY or key in _TARGETS.values()
 
-    def flush(self) -> None:
-        self._scheduled = False
-        while self._dirty:
-            ns = self._dirty.pop()
-            for hpa in self.store.list(HPA_KEY, ns):
-                ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-                target = self.store.get(_TARGETS.get(ref.get("kind", ""), ""), ns, ref.get("name", ""))
-                status = hpa_status(hpa, target, hpa.get("status"))
-                if status == hpa.get("status"):
-                    continue
-                self.store.put(HPA_KEY, {**hpa, "metadata": dict(hpa["metadata"]), "status": status})
+    def sync(self, ns: str) -> None:
+        for hpa in self.store.list(HPA_KEY, ns):
+            ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+            target = self.store.get(_TARGETS.get(ref.get("kind", ""), ""), ns, ref.get("name", ""))
+            status = hpa_status(hpa, target, hpa.get("status"))
+            if status == hpa.get("status"):
+                continue
+            self.store.put(HPA_KEY, {**hpa, "metadata": dict(hpa["metadata"]), "status": status})

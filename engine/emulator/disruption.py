@@ -2,15 +2,10 @@
 many may be disrupted now (``kubectl get pdb`` shows ALLOWED DISRUPTIONS from it). Nothing is enforced."""
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING
-
 from .controllers import resolve_percent
 from .injection import pod_is_ready
+from .namespaced import NamespaceController
 from .selectors import match_label_selector
-
-if TYPE_CHECKING:
-    from .store import Store
 
 PDB_KEY = "poddisruptionbudgets.policy"
 
@@ -38,39 +33,22 @@ def pdb_status(pdb: dict, pods: list[dict]) -> dict:
                             "lastTransitionTime": pdb["metadata"].get("creationTimestamp")}]}
 
 
-class DisruptionController:
+class DisruptionController(NamespaceController):
     """Keeps PDB status current as pods and budgets change."""
 
-    def __init__(self, store: "Store") -> None:
-        self.store = store
-        self._dirty: set[str] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._scheduled = False
-        store.subscribe(self._on_change)
+    def relevant(self, kind: str, key: str, obj: dict, old: dict | None) -> bool:
+        # Our own status writes change nothing we read.
+        return key == "pods" or (key == PDB_KEY and not (kind == "MODIFIED" and old is not None
+                                                         and old.get("spec") == obj.get("spec")))
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-
-    def _on_change(self, kind: str, key: str, obj: dict, old: dict | None) -> None:
-        if key not in ("pods", PDB_KEY) or (key == PDB_KEY and kind == "MODIFIED"
-                                             and old is not None and old.get("spec") == obj.get("spec")):
-            return  # our own status writes change nothing we read
-        self._dirty.add(obj["metadata"].get("namespace", ""))
-        if self._loop is not None and not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        while self._dirty:
-            ns = self._dirty.pop()
-            pdbs = self.store.list(PDB_KEY, ns)
-            if not pdbs:
+    def sync(self, ns: str) -> None:
+        pdbs = self.store.list(PDB_KEY, ns)
+        if not pdbs:
+            return
+        pods = self.store.list("pods", ns)
+        for pdb in pdbs:
+            status = pdb_status(pdb, pods)
+            old = {k: v for k, v in (pdb.get("status") or {}).items() if k != "conditions"}
+            if old == {k: v for k, v in status.items() if k != "conditions"}:
                 continue
-            pods = self.store.list("pods", ns)
-            for pdb in pdbs:
-                status = pdb_status(pdb, pods)
-                old = {k: v for k, v in (pdb.get("status") or {}).items() if k != "conditions"}
-                if old == {k: v for k, v in status.items() if k != "conditions"}:
-                    continue
-                self.store.put(PDB_KEY, {**pdb, "metadata": dict(pdb["metadata"]), "status": status})
+            self.store.put(PDB_KEY, {**pdb, "metadata": dict(pdb["metadata"]), "status": status})

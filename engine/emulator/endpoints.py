@@ -3,41 +3,16 @@
 ``kubectl describe svc`` reads), so moving traffic between gateway revisions shows where it goes."""
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING
-
 from .injection import pod_is_ready
+from .namespaced import NamespaceController
 from .store import new_uid, now_iso
 
-if TYPE_CHECKING:
-    from .store import Store
 
-
-class EndpointsController:
+class EndpointsController(NamespaceController):
     """Recomputes a namespace's Endpoints whenever its pods or services change."""
 
-    def __init__(self, store: "Store") -> None:
-        self.store = store
-        self._dirty: set[str] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._scheduled = False
-        store.subscribe(self._on_change)
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-
-    def _on_change(self, kind: str, key: str, obj: dict, old: dict | None) -> None:
-        if key not in ("pods", "services"):
-            return
-        self._dirty.add(obj["metadata"].get("namespace", ""))
-        if self._loop is not None and not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        while self._dirty:
-            self.sync(self._dirty.pop())
+    def relevant(self, kind: str, key: str, obj: dict, old: dict | None) -> bool:
+        return key in ("pods", "services")
 
     def sync(self, namespace: str) -> None:
         pods = [p for p in self.store.list("pods", namespace) if (p.get("status") or {}).get("podIP")]
