@@ -1,7 +1,6 @@
 """Ctrl-C and SIGTERM: stop new work, end the running child, roll back what started, exit 130."""
 from __future__ import annotations
 
-import os
 import signal
 import time
 
@@ -26,18 +25,8 @@ steps:
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); look at its state.
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split()[2] != "Z"
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_interrupt_during_a_long_step_kills_child_rolls_back_and_exits_130(project, sig):
+def test_interrupt_during_a_long_step_kills_child_rolls_back_and_exits_130(project, sig, process_alive):
     project.write("p.yaml", PLAYBOOK)
     proc = project.popen("run", "p.yaml")
     pid_file = project.path("child.pid")
@@ -46,14 +35,14 @@ def test_interrupt_during_a_long_step_kills_child_rolls_back_and_exits_130(proje
         assert time.monotonic() < deadline, "the long step never started"
         time.sleep(0.05)
     child = int(pid_file.read_text())
-    assert _alive(child)
+    assert process_alive(child)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + err
     deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
+    while process_alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child), "the step's child process outlived the interrupt"
+    assert not process_alive(child), "the step's child process outlived the interrupt"
     assert project.path("log").read_text().split("\n")[:-1] == ["do prepare", "undo long", "undo prepare"]
     assert not project.path("never").exists()
     assert "run interrupted at long; rollback completed (exit 130)" in out

@@ -2,7 +2,6 @@
 timeout kills the tool's whole process group, grandchildren included."""
 from __future__ import annotations
 
-import os
 import shutil
 import time
 
@@ -46,19 +45,7 @@ def test_a_dry_run_does_not_need_the_binary(project):
     assert "$ /nonexistent/istioctl version" in result.out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purpose
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def test_a_timeout_kills_the_tool_and_its_grandchildren(run_book, tmp_path):
+def test_a_timeout_kills_the_tool_and_its_grandchildren(run_book, tmp_path, process_alive):
     pidfile = tmp_path / "grandchild.pid"
     fake = tmp_path / "fake-kubectl"
     fake.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {pidfile}\necho started\nwait\n")
@@ -78,6 +65,6 @@ def test_a_timeout_kills_the_tool_and_its_grandchildren(run_book, tmp_path):
     assert time.time() - started < 10
     deadline = time.time() + 5
     grandchild = int(pidfile.read_text())
-    while _alive(grandchild) and time.time() < deadline:
+    while process_alive(grandchild) and time.time() < deadline:
         time.sleep(0.05)
-    assert not _alive(grandchild), "the tool's child outlived the step"
+    assert not process_alive(grandchild), "the tool's child outlived the step"
