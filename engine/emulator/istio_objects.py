@@ -72,12 +72,12 @@ def gateway_name(revision: str) -> str:
     return f"istio-ingressgateway{suffix(revision)}"
 
 
-def _merge(base: dict, over: dict) -> dict:
+def deep_merge(base: dict, over: dict) -> dict:
     """Deep-merge ``over`` into a copy of ``base`` (Helm-values style)."""
     out = copy.deepcopy(base)
     for key, value in (over or {}).items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -305,7 +305,7 @@ def control_plane_objects(revision: str, version: str, *, profile: str = "defaul
     revision = revision or "default"
     if profile not in _PROFILES:
         raise ValueError(f"unknown Istio profile {profile!r}; known: {', '.join(sorted(_PROFILES))}")
-    vals = _merge(default_values(revision, version), values or {})
+    vals = deep_merge(default_values(revision, version), values or {})
     hub, tag = vals["global"]["hub"], str(vals["global"]["tag"])
     sfx = suffix(revision)
     owner = f"installed-state{sfx}"
@@ -314,7 +314,7 @@ def control_plane_objects(revision: str, version: str, *, profile: str = "defaul
     selector = {"app": "istiod", REV_LABEL: revision}
     pod_labels = {"app": "istiod", "istio": "pilot", REV_LABEL: revision, "sidecar.istio.io/inject": "false",
                   "operator.istio.io/component": "Pilot"}
-    mesh = _merge({"defaultConfig": {"discoveryAddress": f"{istiod}.{ISTIO_NAMESPACE}.svc:15012",
+    mesh = deep_merge({"defaultConfig": {"discoveryAddress": f"{istiod}.{ISTIO_NAMESPACE}.svc:15012",
                                      "tracing": {"zipkin": {"address": "zipkin.istio-system:9411"}}},
                    "enablePrometheusMerge": True, "rootNamespace": ISTIO_NAMESPACE,
                    "trustDomain": "cluster.local"}, vals.get("meshConfig") or {})

@@ -36,16 +36,6 @@ def version_for(revision: str, explicit: str | None = None) -> str:
     return ".".join(match.groups()) if match else client_version()
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in (over or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def read_operator_files(paths: list[str]) -> dict:
     """The merged ``spec`` of every IstioOperator document in ``paths`` (later files win)."""
     spec: dict = {}
@@ -61,7 +51,7 @@ def read_operator_files(paths: list[str]) -> dict:
         for doc in docs:
             if not isinstance(doc, dict) or doc.get("kind") != "IstioOperator":
                 raise CommandError(f'{path}: expected an IstioOperator, found kind "{doc.get("kind") if isinstance(doc, dict) else type(doc).__name__}"')
-            spec = _merge(spec, doc.get("spec") or {})
+            spec = io.deep_merge(spec, doc.get("spec") or {})
     return spec
 
 
@@ -97,7 +87,7 @@ def build_plan(files: list[str], sets: list[str], revision_flag: str | None) -> 
     if spec.get("hub"):
         values.setdefault("global", {})["hub"] = spec["hub"]
     if spec.get("meshConfig"):
-        values["meshConfig"] = _merge(values.get("meshConfig") or {}, spec["meshConfig"])
+        values["meshConfig"] = io.deep_merge(values.get("meshConfig") or {}, spec["meshConfig"])
     components = spec.get("components") or {}
     pilot_k8s = (components.get("pilot") or {}).get("k8s") or {}
     _component_values(values.setdefault("pilot", {}), pilot_k8s)
@@ -120,7 +110,7 @@ def build_plan(files: list[str], sets: list[str], revision_flag: str | None) -> 
     for obj in objs:
         if obj["kind"] == "IstioOperator":
             # The installed-state CR records the spec that was asked for, as the real istioctl saves it.
-            obj["spec"] = _merge(obj["spec"], {k: v for k, v in spec.items() if k != "revision"})
+            obj["spec"] = io.deep_merge(obj["spec"], {k: v for k, v in spec.items() if k != "revision"})
             if revision != "default":
                 obj["spec"]["revision"] = revision
     plan.objects = objs
