@@ -44,6 +44,12 @@ class ResolvedInputs:
     def secret_values(self) -> list[str]:
         return [str(self.values[n]) for n in self.secrets if self.values.get(n) not in (None, "")]
 
+    def mask(self, text: str) -> str:
+        """`text` with every secret value replaced by ***, longest first (one secret may contain another)."""
+        for secret in sorted(self.secret_values(), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
 
 def read_vars_files(paths: Iterable[str | Path]) -> dict[str, Any]:
     """Merge vars files in order; each must be a YAML mapping."""

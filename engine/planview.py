@@ -74,17 +74,11 @@ def node_view(prepared: Prepared, node: Node, options: RunOptions) -> NodeView:
     title = spec.name or spec.id
     if spec.name and "{" in spec.name:
         title = str(prepared.renderer.render(spec.name, scope))
-    return NodeView(key=node.key, uses=spec.uses or "", title=title, action=prepared_mask(prepared, action),
-                    when=when, confirm=confirm, rollback=prepared_mask(prepared, rollback) if rollback else None,
+    return NodeView(key=node.key, uses=spec.uses or "", title=title, action=prepared.inputs.mask(action),
+                    when=when, confirm=confirm, rollback=prepared.inputs.mask(rollback) if rollback else None,
                     needs=sorted(prepared.plan.graph.predecessors(node.key),
                                  key=lambda k: prepared.plan.nodes[k].order),
                     continue_on_error=node.continue_on_error)
-
-
-def prepared_mask(prepared: Prepared, text: str) -> str:
-    for secret in sorted(prepared.inputs.secret_values(), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 def dry_run_text(prepared: Prepared, max_parallel: int) -> str:

@@ -55,15 +55,12 @@ class Runner:
         self.started: list[str] = [k for k in (started or []) if k in self.results]
         self.journal_error: JournalError | None = None
         self._frame_gate: dict[int, tuple[str, str]] = {}
-        self._secrets = sorted(prepared.inputs.secret_values(), key=len, reverse=True)
         self._emit_lock = threading.Lock()
 
     # -- plumbing --------------------------------------------------------------------------------
 
     def mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return self.prepared.inputs.mask(text)
 
     def mask_data(self, value: Any) -> Any:
         """`value` with secrets masked in every string inside it."""
