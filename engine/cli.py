@@ -107,14 +107,19 @@ def _confirm_fn(yes: bool):
               help="text for people, json for one event per line.")
 @click.option("--emulate", is_flag=True, help="Run against the embedded cluster emulator (demo cluster).")
 @click.option("--emulate-cluster", type=click.Path(dir_okay=False), help="Cluster file for --emulate.")
+@click.option("--snapshot", type=click.Path(exists=True),
+              help="With --emulate: start from this copy of a real cluster (`playbook snapshot`, or kubectl output).")
 @click.option("--server-dry-run", is_flag=True, help="With --dry-run: also ask the API server to check manifests.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where run directories go [.playbook/runs].")
 @click.option("--quiet", "-q", is_flag=True, help="Do not stream step output (shown for failed steps).")
 def run(file: str, var: tuple, vars_file: tuple, dry_run: bool, yes: bool, max_parallel: int, no_rollback: bool,
         context: str | None, kubeconfig: str | None, output: str, emulate: bool, emulate_cluster: str | None,
-        server_dry_run: bool, runs_dir: str | None, quiet: bool) -> None:
+        snapshot: str | None, server_dry_run: bool, runs_dir: str | None, quiet: bool) -> None:
     """Run a playbook (or with --dry-run, print its plan)."""
     from .plugins.base import RunOptions
+    if snapshot and emulate_cluster:
+        raise UsageError("give --emulate-cluster or --snapshot, not both")
+    emulate_cluster = emulate_cluster or snapshot
     if (emulate or emulate_cluster) and (context or kubeconfig):
         raise UsageError("--emulate runs against the embedded emulator; drop --context/--kubeconfig")
     options = RunOptions(dry_run=dry_run, server_dry_run=server_dry_run, context=context, kubeconfig=kubeconfig,
@@ -268,7 +273,8 @@ def plugins(as_json: bool) -> None:
             click.echo(f"    example: {item['example']}")
 
 
-_OPTIONAL = {"emulate": (".emulator.cli", "emulate_command")}
+_OPTIONAL = {"emulate": (".emulator.cli", "emulate_command"),
+             "snapshot": (".rehearse.commands", "snapshot_command")}
 
 
 def _load_optional(name: str) -> click.Command | None:

@@ -31,6 +31,9 @@ def _load_fault_file(path: str | None) -> dict | None:
 @click.command("emulate", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--cluster", "cluster", type=click.Path(exists=True, dir_okay=False),
               help="Cluster YAML file (default: the shipped demo: Istio 1.19.3 and four namespaces).")
+@click.option("--snapshot", type=click.Path(exists=True),
+              help="Start from a copy of a real cluster: a `playbook snapshot` file, or `kubectl get -A -o yaml` "
+                   "output (a file or a directory of files).")
 @click.option("--fault-file", type=click.Path(exists=True, dir_okay=False),
               help="YAML with a faults: block (merged over the cluster file's).")
 @click.option("--readiness-delay", type=float, default=None, help="Seconds before a new pod is Ready.")
@@ -39,15 +42,17 @@ def _load_fault_file(path: str | None) -> dict | None:
 @click.option("--state-dir", type=click.Path(file_okay=False), default=None,
               help="Where the kubeconfig and stand-ins go (default: a temporary directory).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def emulate_command(cluster: str | None, fault_file: str | None, readiness_delay: float | None,
+def emulate_command(cluster: str | None, snapshot: str | None, fault_file: str | None, readiness_delay: float | None,
                     save_state: str | None, state_dir: str | None, command: tuple[str, ...]) -> None:
     """Run an emulated Kubernetes cluster with Istio, locally.
 
     With `-- COMMAND ARGS...`, run COMMAND against it and exit with its code; otherwise print the
     environment to export and serve until Ctrl-C. Either way, print the downtime report at the end.
     """
+    if cluster and snapshot:
+        raise click.UsageError("give --cluster or --snapshot, not both")
     try:
-        emu = Emulator(cluster, faults=_load_fault_file(fault_file), state_dir=state_dir,
+        emu = Emulator(cluster or snapshot, faults=_load_fault_file(fault_file), state_dir=state_dir,
                        readiness_delay=readiness_delay)
         emu.start()
     except (ClusterFileError, FaultError) as exc:

@@ -1,6 +1,7 @@
 """The cluster file: what an emulated cluster starts with. Shorthands for Istio control planes and for
-namespaces with deployments expand into ordinary manifests; ``objects:`` adds any manifests verbatim, and a
-``kind: List`` (``kubectl get ... -o yaml`` of a real cluster) is accepted as a whole file.
+namespaces with deployments expand into ordinary manifests; ``objects:`` adds any manifests verbatim. A dump of
+a real cluster (``kubectl get ... -A -o yaml``: a ``v1 List``, a stream of documents, a directory of them, or a
+``playbook snapshot``) is accepted in place of a cluster file: see dump.py for what it keeps.
 
     readiness_delay: 0.3          # seconds until a new pod is Ready
     termination_delay: 0          # seconds a deleted pod stays Terminating (0: gone at once)
@@ -24,36 +25,32 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-import yaml
 
-from . import istio_objects
+from . import dump, istio_objects
 
 DEMO = Path(__file__).parent / "clusters" / "demo.yaml"
 DEFAULT_IMAGE = "docker.io/kennethreitz/httpbin:latest"
 _KNOWN = {"readiness_delay", "termination_delay", "nodes", "istio", "tags", "namespaces", "objects", "faults",
           "name", "description"}
-# Objects a controller derives, or that only make sense in the cluster they came from: never imported.
-_DERIVED_KINDS = {"Pod", "ReplicaSet", "Event", "Endpoints", "EndpointSlice", "ControllerRevision", "Lease",
-                  "Node", "ComponentStatus"}
-_SYSTEM_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
-
-
 class ClusterFileError(ValueError):
     """A cluster file that cannot be loaded; the message names the file and the key."""
 
 
 @dataclass
 class ClusterSpec:
-    """A starting cluster: its objects in creation order, node names, faults and readiness delay."""
+    """A starting cluster: its objects in creation order, nodes (names, or a dump's Node manifests), faults and
+    readiness delay."""
 
     objects: list[dict] = field(default_factory=list)
-    nodes: list[str] = field(default_factory=lambda: ["emulator-control-plane", "emulator-worker",
+    nodes: list[str | dict] = field(default_factory=lambda: ["emulator-control-plane", "emulator-worker",
                                                       "emulator-worker2"])
     faults: dict = field(default_factory=dict)
     readiness_delay: float | None = None
     termination_delay: float = 0.0
+    skipped: dict[str, int] = field(default_factory=dict)  # a dump's objects left out of the copy, by reason
+    snapshot: dict = field(default_factory=dict)  # a snapshot's own metadata (context, time taken)
 
 
 def load_cluster(source: str | Path | dict | None) -> ClusterSpec:
@@ -63,22 +60,24 @@ def load_cluster(source: str | Path | dict | None) -> ClusterSpec:
         source = DEMO
     if isinstance(source, (str, Path)):
         where = str(source)
+        if Path(source).is_dir():
+            return _from_dump(lambda: dump.read_dump(source), where)
         try:
-            docs = [d for d in yaml.safe_load_all(Path(source).read_text()) if d is not None]
+            docs = dump.parse_documents(Path(source).read_text(encoding="utf-8"), where)
         except OSError as exc:
             raise ClusterFileError(f"{where}: cannot read: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ClusterFileError(f"{where}: not valid YAML: {exc}") from None
+        except dump.DumpError as exc:
+            raise ClusterFileError(str(exc)) from None
         if len(docs) == 1 and isinstance(docs[0], dict):
             data = docs[0]
         else:  # a multi-document manifest stream
-            data = {"objects": docs}
+            return _from_dump(lambda: dump.objects_of(docs, where), where)
     else:
         data = copy.deepcopy(source)
     if not isinstance(data, dict):
         raise ClusterFileError(f"{where}: expected a mapping at the top level")
-    if data.get("kind") == "List" or ("apiVersion" in data and "kind" in data):
-        data = {"objects": data.get("items", []) if data.get("kind") == "List" else [data]}
+    if dump.looks_like_dump(data):
+        return _from_dump(lambda: dump.objects_of([data], where), where)
     unknown = set(data) - _KNOWN
     if unknown:
         raise ClusterFileError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
@@ -102,10 +101,27 @@ def load_cluster(source: str | Path | dict | None) -> ClusterSpec:
         spec.objects.append(istio_objects.tag_webhook(str(tag), str(revision)))
     for i, ns in enumerate(data.get("namespaces") or []):
         spec.objects += _namespaces(ns, f"{where}: namespaces[{i}]")
-    for obj in data.get("objects") or []:
-        clean = sanitize(obj)
-        if clean is not None:
-            spec.objects.append(clean)
+    if data.get("objects"):
+        try:
+            nodes, manifests, spec.skipped = dump.objects_of(data["objects"], f"{where}: objects").importable()
+        except dump.DumpError as exc:
+            raise ClusterFileError(str(exc)) from None
+        spec.objects += manifests
+        if nodes:
+            spec.nodes = [*nodes]
+    return spec
+
+
+def _from_dump(read: Callable[[], "dump.Dump"], where: str) -> ClusterSpec:
+    """A starting cluster copied from a dump: its nodes and the objects the copy creates (see dump.py)."""
+    try:
+        objects = read()
+    except dump.DumpError as exc:
+        raise ClusterFileError(str(exc)) from None
+    nodes, manifests, skipped = objects.importable()
+    spec = ClusterSpec(objects=manifests, skipped=skipped, snapshot=objects.meta)
+    if nodes:
+        spec.nodes = nodes
     return spec
 
 
@@ -162,36 +178,14 @@ def deployment_objects(namespace: str, dep: dict) -> list[dict]:
     return objs
 
 
-def sanitize(obj: Any) -> dict | None:
-    """A manifest as a cluster file may carry it: server-set fields and derived objects removed."""
-    if not isinstance(obj, dict) or "kind" not in obj or "metadata" not in obj:
-        raise ClusterFileError(f"objects: every entry needs apiVersion, kind and metadata (got {str(obj)[:80]!r})")
-    if obj["kind"] in _DERIVED_KINDS:
-        return None
-    meta = obj["metadata"]
-    if meta.get("ownerReferences"):
-        return None
-    if obj["kind"] == "Namespace" and meta.get("name") in _SYSTEM_NAMESPACES:
-        return None
-    clean = copy.deepcopy(obj)
-    for k in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink",
-              "deletionTimestamp"):
-        clean["metadata"].pop(k, None)
-    ann = clean["metadata"].get("annotations") or {}
-    ann.pop("deployment.kubernetes.io/revision", None)
-    if obj["kind"] != "CustomResourceDefinition":
-        clean.pop("status", None)
-    if obj["kind"] == "Service":
-        clean.get("spec", {}).pop("clusterIP", None)
-        clean.get("spec", {}).pop("clusterIPs", None)
-    return clean
-
-
-def base_objects(nodes: list[str]) -> list[dict]:
+def base_objects(nodes: list[str | dict]) -> list[dict]:
     """What every cluster has before anything is installed: system namespaces, nodes, the API service."""
     objs: list[dict] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
                         for n in ("default", "kube-system", "kube-public", "kube-node-lease")]
     for i, name in enumerate(nodes):
+        if isinstance(name, dict):  # a real node from a dump, as it was
+            objs.append(name)
+            continue
         role = {"node-role.kubernetes.io/control-plane": ""} if "control-plane" in name else {}
         objs.append({
             "apiVersion": "v1", "kind": "Node",

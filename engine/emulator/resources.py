@@ -163,6 +163,10 @@ class Registry:
         self._types[(rt.group, rt.plural)] = rt
         return rt
 
+    def serve(self, rt: ResourceType) -> None:
+        """Serve ``rt`` (a kind loaded from a dump that nothing else defines; see generic.py)."""
+        self._types[(rt.group, rt.plural)] = rt
+
     def remove_crd(self, crd: dict) -> None:
         spec = crd.get("spec") or {}
         self._types.pop((spec.get("group", ""), (spec.get("names") or {}).get("plural", "")), None)

@@ -9,7 +9,7 @@ import traceback
 import yaml
 from aiohttp import web
 
-from . import events, injection
+from . import events, generic, injection
 from . import istio_objects as io
 from .api import Api
 from .cluster import ClusterFileError, ClusterSpec, base_objects
@@ -81,7 +81,9 @@ class Runtime:
 
     def create_object(self, obj: dict, *, exist_ok: bool = True) -> dict | None:
         """Create one manifest through the API (admission included); an existing object is left as it is."""
-        rt = self.api.registry.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
+        # A kind nothing defines (a custom resource without its CRD, a built-in kind not modelled) is served
+        # generically: the starting cluster is a copy of a real one and keeps everything it had.
+        rt = generic.serve_kind(self.api.registry, obj)
         if rt is None:
             raise ApiError(400, "BadRequest", f'no matches for kind "{obj.get("kind")}" in version '
                                               f'"{obj.get("apiVersion")}"')
