@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-
 from . import dump, istio_objects
 
 DEMO = Path(__file__).parent / "clusters" / "demo.yaml"
