@@ -132,7 +132,8 @@ def run(file: str, var: tuple, vars_file: tuple, dry_run: bool, yes: bool, max_p
             options.kubeconfig = str(emulator.kubeconfig)
         run_id = new_run_id()
         run_dir = _runs_dir(runs_dir) / run_id
-        prepared = _prepare(file, var, vars_file, options, out_dir=run_dir / "rendered")
+        # A dry run renders template files into a temporary directory: it leaves no run directory behind.
+        prepared = _prepare(file, var, vars_file, options, out_dir=None if dry_run else run_dir / "rendered")
         if dry_run:
             from .planview import dry_run_text
             click.echo(dry_run_text(prepared, max_parallel))

@@ -11,6 +11,7 @@ from jsonschema import Draft202012Validator
 
 from .errors import InputError, Problem, UsageError
 from .loader import load_yaml_file
+from .masking import Masker, url_password
 from .model import Playbook
 
 
@@ -41,14 +42,25 @@ class ResolvedInputs:
     secrets: set[str] = field(default_factory=set)
     undeclared: list[str] = field(default_factory=list)
 
-    def secret_values(self) -> list[str]:
-        return [str(self.values[n]) for n in self.secrets if self.values.get(n) not in (None, "")]
+    _masker: Masker | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def masker(self) -> Masker:
+        """The masker of these secrets (every leaf, common encodings); built on first use."""
+        if self._masker is None:
+            secrets = [self.values.get(n) for n in sorted(self.secrets)]
+            # A password written into a URL (`https://user:pass@host/hook`) is a secret whatever the input.
+            secrets += [url_password(v) for v in self.values.values() if isinstance(v, str) and "@" in v]
+            self._masker = Masker(secrets)
+        return self._masker
 
     def mask(self, text: str) -> str:
-        """`text` with every secret value replaced by ***, longest first (one secret may contain another)."""
-        for secret in sorted(self.secret_values(), key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        """`text` with every form of every secret value replaced by ***."""
+        return self.masker.mask(text)
+
+    def mask_data(self, value: Any) -> Any:
+        """`value` with secrets masked in every string inside it."""
+        return self.masker.mask_data(value)
 
 
 def read_vars_files(paths: Iterable[str | Path]) -> dict[str, Any]:

@@ -29,6 +29,9 @@ FORMAT = 1
 META, PLAYBOOK, INPUTS, EVENTS, STATE, OUTPUT, LOCK = (
     "meta.json", "playbook.yaml", "inputs.json", "events.jsonl", "state.json", "output", ".lock")
 MASK = "***"
+# A journal holds what steps printed and the before-state of what they changed (a Secret's old value, say):
+# only its owner may read it.
+DIR_MODE, FILE_MODE = 0o700, 0o600
 # Events after which the state summary is rewritten (output lines and retries are too frequent to matter).
 _STATE_KINDS = {"run_started", "step_succeeded", "step_failed", "step_skipped", "step_kept", "run_stopped",
                 "rollback_begun", "rollback_succeeded", "rollback_failed", "rollback_abandoned", "run_finished"}
@@ -60,7 +63,7 @@ def _oserror_text(err: OSError) -> str:
 def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
     """Replace `path` with `text` so a reader sees the old or the new file, never half of one."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
         if durable:
@@ -107,8 +110,8 @@ class RunsLock:
         A holder that is just dying (a child between fork and exec still shares the lock) gets `grace` seconds.
         """
         try:
-            self.runs_dir.mkdir(parents=True, exist_ok=True)
-            fh = open(self.path, "a+", encoding="utf-8")
+            self.runs_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+            fh = open(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE), "a+", encoding="utf-8")
         except OSError as err:
             raise JournalError(f"cannot write the run journal in {self.runs_dir}: {_oserror_text(err)}",
                                hint="pass --runs-dir DIR (or PLAYBOOK_RUNS_DIR) to journal somewhere writable"
@@ -347,7 +350,8 @@ class JournalSink:
         run_dir = Path(run_dir)
         sink = cls(run_dir)
         try:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            run_dir.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+            run_dir.mkdir(exist_ok=True, mode=DIR_MODE)
             if (run_dir / EVENTS).exists():
                 raise JournalError(f"{run_dir} already holds a run journal", hint="each run needs its own id")
             write_atomic(run_dir / META, json.dumps({"format": FORMAT, **meta}, indent=2, default=str) + "\n")
@@ -377,8 +381,8 @@ class JournalSink:
 
     def _open(self) -> None:
         try:
-            self._fd = os.open(self.run_dir / EVENTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            (self.run_dir / OUTPUT).mkdir(exist_ok=True)
+            self._fd = os.open(self.run_dir / EVENTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            (self.run_dir / OUTPUT).mkdir(exist_ok=True, mode=DIR_MODE)
             if self.sync:
                 _fsync_dir(self.run_dir)
         except OSError as err:
@@ -483,7 +487,8 @@ class JournalSink:
                 fh = self._outputs.get((event.key, stream))
                 if fh is None:
                     suffix = "err" if stream == "stderr" else "out"
-                    fh = open(self.run_dir / OUTPUT / f"{output_name(event.key)}.{suffix}", "a", encoding="utf-8")
+                    path = self.run_dir / OUTPUT / f"{output_name(event.key)}.{suffix}"
+                    fh = open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE), "a", encoding="utf-8")
                     self._outputs[(event.key, stream)] = fh
                 fh.write(event.data.get("line", "") + "\n")
                 fh.flush()

@@ -11,6 +11,7 @@ import urllib.parse
 from typing import Any, Callable
 
 from .events import Event
+from .masking import url_host
 
 TIMEOUT = 5.0
 
@@ -19,7 +20,12 @@ def notifier_for(url: Any, run_id: str, playbook: str, say: Callable[[str], None
     """A notifier when `url` is an http(s) URL, else None (a bad URL is reported, not fatal)."""
     if url in (None, ""):
         return None
-    parts = urllib.parse.urlsplit(str(url))
+    try:
+        parts = urllib.parse.urlsplit(str(url))
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        say("note: notify_webhook is not a valid URL; no notifications")
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         say(f"note: notify_webhook {parts.scheme or '?'}://… is not an http(s) URL; no notifications")
         return None
@@ -66,13 +72,19 @@ class WebhookNotifier:
         try:
             self.post(self.url, payload)
         except (OSError, ValueError) as err:
-            host = urllib.parse.urlsplit(self.url).netloc  # the path may hold a token: never print it
+            host = url_host(self.url)  # user:password@ and the path may hold a token: never print them
             self.say(f"note: the {kind} notification to {host} failed: {getattr(err, 'reason', err)}")
 
 
 def _post(url: str, payload: bytes) -> None:
+    import base64
     import urllib.request  # here, not at the top: it pulls in http.client and ssl, which most runs never use
-    request = urllib.request.Request(url, data=payload, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "playbook"})
+    headers = {"Content-Type": "application/json", "User-Agent": "playbook"}
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None:  # user:password@ is sent as Basic authentication, as curl does
+        auth = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+        url = urllib.parse.urlunsplit(parts._replace(netloc=url_host(url)))
+    request = urllib.request.Request(url, data=payload, method="POST", headers=headers)
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - the user's own URL
         response.read(1024)

@@ -74,10 +74,12 @@ def node_view(prepared: Prepared, node: Node, options: RunOptions) -> NodeView:
     title = spec.name or spec.id
     if spec.name and "{" in spec.name:
         title = str(prepared.renderer.render(spec.name, scope))
-    return NodeView(key=node.key, uses=spec.uses or "", title=title, action=prepared.inputs.mask(action),
-                    when=when, confirm=confirm, rollback=prepared.inputs.mask(rollback) if rollback else None,
-                    needs=sorted(prepared.plan.graph.predecessors(node.key),
-                                 key=lambda k: prepared.plan.nodes[k].order),
+    mask = prepared.inputs.mask
+    return NodeView(key=mask(node.key), uses=spec.uses or "", title=mask(title), action=mask(action),
+                    when=mask(when) if when else None, confirm=mask(confirm) if confirm else None,
+                    rollback=mask(rollback) if rollback else None,
+                    needs=[mask(k) for k in sorted(prepared.plan.graph.predecessors(node.key),
+                                                   key=lambda k: prepared.plan.nodes[k].order)],
                     continue_on_error=node.continue_on_error)
 
 
@@ -114,7 +116,7 @@ def dry_run_text(prepared: Prepared, max_parallel: int) -> str:
         lines.append("")
         lines.append("Rendered templates (for review):")
         lines += [f"  {p}" for p in prepared.renderer.rendered_files]
-    return "\n".join(lines)
+    return prepared.inputs.mask("\n".join(lines))
 
 
 # -- graph exports -----------------------------------------------------------------------------------
@@ -140,7 +142,7 @@ def graph_text(prepared: Prepared) -> str:
         for node in wave:
             preds = sorted(prepared.plan.graph.predecessors(node.key))
             lines.append(f"  {node.key} [{node.spec.uses}]" + (f" <- {', '.join(preds)}" if preds else ""))
-    return "\n".join(lines)
+    return prepared.inputs.mask("\n".join(lines))
 
 
 def _mermaid_id(key: str, ids: dict[str, str]) -> str:
@@ -164,6 +166,10 @@ def _rendered(prepared: Prepared, text: str | None, locals: dict) -> str:
 def graph_mermaid(prepared: Prepared) -> str:
     """A Mermaid flowchart: each step a box (id and plugin), each group copy a subgraph, guards as diamonds' notes."""
     ids: dict[str, str] = {}
+
+    def masked_label(text: str) -> str:  # masked before escaping, or an escaped `"` would hide a secret from the mask
+        return _mermaid_label(prepared.inputs.mask(text))
+
     lines = ["flowchart TD"]
     plan = prepared.plan
     by_frame: dict[int, list[Node]] = {}
@@ -174,10 +180,10 @@ def graph_mermaid(prepared: Prepared) -> str:
 
     def box(node: Node) -> str:
         spec = node.spec
-        label = (f"{_mermaid_label(_rendered(prepared, spec.name, node.locals) or spec.id)}"
-                 f"<br/><small>{_mermaid_label(spec.uses or '')}</small>")
+        label = (f"{masked_label(_rendered(prepared, spec.name, node.locals) or spec.id)}"
+                 f"<br/><small>{masked_label(spec.uses or '')}</small>")
         if spec.when is not None:
-            label += f"<br/><small>when: {_mermaid_label(str(spec.when))}</small>"
+            label += f"<br/><small>when: {masked_label(str(spec.when))}</small>"
         shape = ("{{", "}}") if spec.confirm else (("([", "])") if spec.uses in ("wait", "pause", "approve")
                                                      else ("[", "]"))
         return f'{_mermaid_id(node.key, ids)}{shape[0]}"{label}"{shape[1]}'
@@ -203,7 +209,7 @@ def graph_mermaid(prepared: Prepared) -> str:
             title = label + (f" — {name}" if name else "")
             if frame.group.confirm and _rendered(prepared, frame.group.confirm, frame.locals).strip():
                 title += " (asks first)"
-            lines.append(f'{indent}subgraph {_mermaid_id("group:" + label, ids)}["{_mermaid_label(title)}"]')
+            lines.append(f'{indent}subgraph {_mermaid_id("group:" + label, ids)}["{masked_label(title)}"]')
             emit(child, indent + "  ")
             lines.append(f"{indent}end")
 
@@ -214,7 +220,7 @@ def graph_mermaid(prepared: Prepared) -> str:
         if node.spec.rollback is not None:
             lines.append(f"  class {_mermaid_id(node.key, ids)} undoable")
     lines.append("  classDef undoable stroke-dasharray: 4 2")
-    return "\n".join(lines)
+    return prepared.inputs.mask("\n".join(lines))
 
 
 def graph_dot(prepared: Prepared) -> str:
@@ -229,14 +235,15 @@ def graph_dot(prepared: Prepared) -> str:
     for a, b in prepared.plan.graph.edges():
         lines.append(f"  {json.dumps(a)} -> {json.dumps(b)};")
     lines.append("}")
-    return "\n".join(lines)
+    return prepared.inputs.mask("\n".join(lines))
 
 
 def graph_json(prepared: Prepared) -> str:
     waves = [[n.key for n in wave] for wave in prepared.plan.waves()]
     nodes = [{"key": v.key, "uses": v.uses, "title": v.title, "action": v.action, "when": v.when,
               "confirm": v.confirm, "rollback": v.rollback, "needs": v.needs} for v in _views(prepared)]
-    return json.dumps({"name": prepared.playbook.name, "waves": waves, "nodes": nodes}, indent=2, default=str)
+    return prepared.inputs.mask(json.dumps({"name": prepared.playbook.name, "waves": prepared.inputs.mask_data(waves),
+                                            "nodes": nodes}, indent=2, default=str))
 
 
 FORMATS = {"text": graph_text, "mermaid": graph_mermaid, "dot": graph_dot, "json": graph_json}

@@ -11,10 +11,11 @@ from typing import Any
 
 import networkx as nx
 
-from .errors import GraphError, Problem, TemplateError, ValidationError
+from .errors import GraphError, PlaybookError, Problem, TemplateError, ValidationError
 from .graph import Frame, Plan, build_plan
 from .helpers import HELPER_NAMES, template_helpers
 from .inputs import ResolvedInputs, resolve_inputs
+from .masking import masked_error
 from .model import Action, Playbook, StepSpec, load_playbook
 from .plugins.base import RunOptions
 from .plugins.registry import PluginRegistry
@@ -165,7 +166,10 @@ def prepare(path: str | Path, *, cli_vars: dict[str, Any] | None = None, cli_raw
         return Scope(renderer, inputs=inputs.values, var_templates=playbook.vars, steps=None, locals=locals,
                      helpers=helpers)
 
-    plan = build_plan(playbook, _expander(scope_for, renderer, playbook.file))
+    try:
+        plan = build_plan(playbook, _expander(scope_for, renderer, playbook.file))
+    except PlaybookError as err:  # for_each and guard messages may quote a secret's value
+        raise masked_error(err, inputs.masker) from None
     return Prepared(playbook=playbook, inputs=inputs, plan=plan, renderer=renderer, plugins=registry,
                     options=options, helpers=helpers)
 

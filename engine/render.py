@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import shlex
 from collections.abc import Mapping
@@ -332,10 +333,11 @@ class Renderer:
         name = Path(relpath).name.removesuffix(".j2")
         digest = hashlib.sha256(text.encode()).hexdigest()[:10]
         out_dir = self.out_dir or (self.base_dir / ".playbook" / "rendered")
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # rendered manifests may hold secrets
         stem, dot, ext = name.partition(".")
         out = out_dir / f"{stem}-{digest}{dot}{ext}"
         if not out.exists():
-            out.write_text(text, encoding="utf-8")
+            with open(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
+                fh.write(text)
             self.rendered_files.append(out)
         return str(out)

@@ -64,13 +64,7 @@ class Runner:
 
     def mask_data(self, value: Any) -> Any:
         """`value` with secrets masked in every string inside it."""
-        if isinstance(value, str):
-            return self.mask(value)
-        if isinstance(value, dict):
-            return {k: self.mask_data(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self.mask_data(v) for v in value]
-        return value
+        return self.prepared.inputs.mask_data(value)
 
     def emit(self, event: Event) -> None:
         with self._emit_lock:

@@ -151,6 +151,8 @@ def _drive(prepared: Any, journal: JournalSink, run_id: str, attempt: Attempt, p
     notifier = notifier_for(_notify_url(prepared), run_id, prepared.playbook.name, present.say)
     sink = Fanout(journal, reporter, notifier)
     confirm, ask = attempt.confirm, _terminal_ask if sys.stdin.isatty() else None
+    if confirm is not None:  # a prompt is rendered from inputs: never show a secret in it
+        confirm = (lambda prompt, _c=confirm: _c(prepared.inputs.mask(prompt)))
     paused = getattr(reporter, "paused", None)
     if paused is not None:  # a live block must not be redrawn over a question
         confirm = confirm and (lambda prompt, _c=confirm: paused(lambda: _c(prompt)))
@@ -221,7 +223,8 @@ def start_run(prepared: Any, runs_dir: Path, run_id: str, attempt: Attempt, pres
         meta = _meta(prepared, run_id, attempt, extra_meta or {})
         journal = JournalSink.create(run_dir, meta=meta,
                                      playbook_text=Path(prepared.playbook.path).read_text(encoding="utf-8"),
-                                     inputs=mask_inputs(prepared.inputs.values, prepared.inputs.secrets))
+                                     inputs=prepared.inputs.mask_data(mask_inputs(prepared.inputs.values,
+                                                                                  prepared.inputs.secrets)))
         return _drive(prepared, journal, run_id, attempt, present)
 
 
