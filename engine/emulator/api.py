@@ -93,11 +93,11 @@ class Api:
         validate(rt, obj)
         if self.store.get(rt.key, meta.get("namespace", ""), name) is not None:
             raise errors.already_exists(rt, name)
+        meta["uid"] = new_uid()  # before admission: the Job defaults tie its selector to it
         for step in self.admission:
             step(self, rt, obj)
         for k in ("resourceVersion", "deletionTimestamp", "managedFields"):
             meta.pop(k, None)
-        meta["uid"] = new_uid()
         meta["creationTimestamp"] = now_iso()
         if has_generation(rt):
             meta["generation"] = 1
@@ -285,7 +285,7 @@ class Api:
     def _collect_dependents(self, owner: dict, *, orphan: bool) -> None:
         uid = owner["metadata"]["uid"]
         ns = owner["metadata"].get("namespace")
-        for key in ("replicasets.apps", "pods", "controllerrevisions.apps", "endpoints"):
+        for key in ("replicasets.apps", "jobs.batch", "pods", "controllerrevisions.apps", "endpoints"):
             for obj in self.store.list(key, ns):
                 refs = obj["metadata"].get("ownerReferences") or []
                 if not any(r.get("uid") == uid for r in refs):

@@ -180,6 +180,9 @@ class Controllers:
         nodes = [n["metadata"]["name"] for n in self.store.list("nodes")
                  if "node-role.kubernetes.io/control-plane" not in (n["metadata"].get("labels") or {})] or \
                 [n["metadata"]["name"] for n in self.store.list("nodes")]
+        pinned = _pinned_node(pod)
+        if pinned is not None:  # a DaemonSet's pod names its node by affinity
+            nodes = [pinned]
         if not nodes:
             return
         self._node_index += 1
@@ -243,19 +246,22 @@ class Controllers:
         labels = pod["metadata"].get("labels") or {}
         if labels.get("app") == "istiod" and self.faults.istiod_never_ready(labels.get(io.REV_LABEL, "default")):
             return "istiod never ready (fault)"
-        deploy = self._deployment_of_pod(pod)
-        if deploy and self.faults.rollout_stuck(pod["metadata"]["namespace"], deploy):
+        owner = self._workload_of_pod(pod)
+        if owner and self.faults.rollout_stuck(pod["metadata"]["namespace"], owner[1], owner[0]):
             return "stuck rollout (fault)"
         return None
 
-    def _deployment_of_pod(self, pod: dict) -> str | None:
+    def _workload_of_pod(self, pod: dict) -> tuple[str, str] | None:
+        """(kind in lower case, name) of the workload behind a pod: a ReplicaSet's owner, or its own owner."""
         for ref in pod["metadata"].get("ownerReferences") or []:
             if ref.get("kind") == "ReplicaSet":
                 rs = self.store.get(RS, pod["metadata"]["namespace"], ref["name"])
                 if rs is not None:
                     for r in rs["metadata"].get("ownerReferences") or []:
-                        if r.get("kind") == "Deployment":
-                            return r["name"]
+                        if r.get("kind") in ("Deployment", "Rollout"):
+                            return r["kind"].lower(), r["name"]
+            elif ref.get("kind") in ("StatefulSet", "DaemonSet"):
+                return ref["kind"].lower(), ref["name"]
         return None
 
     def _make_ready(self, ns: str, name: str) -> None:
@@ -578,6 +584,17 @@ class Controllers:
                 ann[REVISION_ANN] = rev
                 d = self.store.put(DEPLOY, {**d, "metadata": {**d["metadata"], "annotations": ann}})
         self.api.update_status(self.api.registry.by_key(DEPLOY), {**d, "status": status})
+
+
+def _pinned_node(pod: dict) -> str | None:
+    """The node a required node affinity on ``metadata.name`` pins the pod to, if any."""
+    required = ((((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {})
+                 .get("requiredDuringSchedulingIgnoredDuringExecution")) or {})
+    for term in required.get("nodeSelectorTerms") or []:
+        for field in term.get("matchFields") or []:
+            if field.get("key") == "metadata.name" and field.get("operator") == "In" and field.get("values"):
+                return str(field["values"][0])
+    return None
 
 
 def _settled(d: dict) -> bool:

@@ -17,7 +17,8 @@ _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 # Kinds whose names must be DNS-1123 labels rather than subdomains.
 _LABEL_NAMED = {"namespaces", "services"}
 # Kinds that carry metadata.generation (bumped on spec changes).
-GENERATION_KINDS = {"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps",
+GENERATION_KINDS = {"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch",
+                    "cronjobs.batch",
                     "poddisruptionbudgets.policy", "horizontalpodautoscalers.autoscaling",
                     "customresourcedefinitions.apiextensions.k8s.io",
                     "mutatingwebhookconfigurations.admissionregistration.k8s.io",
@@ -68,6 +69,26 @@ def apply_defaults(rt: ResourceType, obj: dict) -> None:
         template = spec.setdefault("template", {})
         template.setdefault("metadata", {})
         default_pod_spec(template.setdefault("spec", {}))
+    elif key in ("statefulsets.apps", "daemonsets.apps") and isinstance(spec, dict):
+        spec.setdefault("revisionHistoryLimit", 10)
+        strategy = spec.setdefault("updateStrategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if key == "statefulsets.apps":
+            spec.setdefault("replicas", 1)
+            spec.setdefault("podManagementPolicy", "OrderedReady")
+            spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+            if strategy["type"] == "RollingUpdate":
+                strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+        elif strategy["type"] == "RollingUpdate":
+            ru = strategy.setdefault("rollingUpdate", {})
+            ru.setdefault("maxUnavailable", 1)
+            ru.setdefault("maxSurge", 0)
+        default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+    elif key in ("jobs.batch", "cronjobs.batch") and isinstance(spec, dict):
+        template = spec.get("template") if key == "jobs.batch" else \
+            ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")
+        if isinstance(template, dict):
+            default_pod_spec(template.setdefault("spec", {}))
     elif key == "pods" and isinstance(spec, dict):
         default_pod_spec(spec)
         spec.setdefault("serviceAccountName", "default")

@@ -5,6 +5,7 @@ Shape (every key optional)::
 
     istiod_never_ready: ["1-20-0"]              # revisions whose istiod pods never become Ready
     stuck_rollouts: [{namespace: ns, deployment: app}]   # pods created from now on never become Ready
+                                                         # (or statefulset:, daemonset:, rollout: NAME)
     command_failures: [{tool: istioctl, args: [x, precheck], exit_code: 1, stderr: "..."}]  # stand-ins
     stale_proxies: [{namespace: ns, types: [EDS]}]   # stand-in ``istioctl proxy-status`` shows them STALE
     api_errors: [{path: REGEX, method: PATCH, status: 500, after: 0, times: 3}]   # or timeout: true,
@@ -22,6 +23,8 @@ from typing import Any
 KNOWN_KEYS = {"istiod_never_ready", "stuck_rollouts", "command_failures", "stale_proxies", "api_errors",
               "latency_ms", "metrics"}
 FAULTS_CONFIGMAP = ("kube-system", "playbook-emulator-faults")
+# The workload a stuck_rollouts entry names: {namespace: ns, statefulset: db} and so on.
+WORKLOAD_KINDS = ("deployment", "statefulset", "daemonset", "rollout")
 
 
 class FaultError(ValueError):
@@ -52,8 +55,8 @@ def validate_faults(faults: Any) -> dict:
         raise FaultError("faults.istiod_never_ready must be a list of revisions")
     out["istiod_never_ready"] = [str(r) for r in out.get("istiod_never_ready", [])]
     for i, s in enumerate(out.setdefault("stuck_rollouts", [])):
-        if not isinstance(s, dict) or not s.get("deployment"):
-            raise FaultError(f"faults.stuck_rollouts[{i}] needs namespace and deployment")
+        if not isinstance(s, dict) or not any(s.get(k) for k in WORKLOAD_KINDS):
+            raise FaultError(f"faults.stuck_rollouts[{i}] needs namespace and one of {', '.join(WORKLOAD_KINDS)}")
         s.setdefault("namespace", "default")
     for i, e in enumerate(out.setdefault("api_errors", [])):
         if not isinstance(e, dict) or "path" not in e:
@@ -119,8 +122,8 @@ class Faults:
     def istiod_never_ready(self, revision: str) -> bool:
         return revision in self.config.get("istiod_never_ready", [])
 
-    def rollout_stuck(self, namespace: str, deployment: str) -> bool:
-        return any(s["namespace"] == namespace and s["deployment"] == deployment
+    def rollout_stuck(self, namespace: str, name: str, kind: str = "deployment") -> bool:
+        return any(s["namespace"] == namespace and s.get(kind) == name
                    for s in self.config.get("stuck_rollouts", []))
 
     def error_rate(self, revision: str) -> float:

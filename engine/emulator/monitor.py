@@ -1,5 +1,7 @@
-"""The downtime monitor: for every Deployment, each moment its ready replica count fell to zero after having
-been above zero, and when it came back. A run is "zero downtime" when no deployment has an outage."""
+"""The downtime monitor: for every Deployment (and StatefulSet, DaemonSet, Argo Rollout), each moment its
+ready replica count fell to zero after having been above zero, and when it came back. A run is "zero
+downtime" when no workload has an outage. Deployments are named ``namespace/name``, the other kinds
+``namespace/kind/name``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,6 +15,11 @@ def _clock(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
 
 
+# storage key -> (name prefix, status field of ready pods)
+_WATCHED = {"deployments.apps": ("", "readyReplicas"), "statefulsets.apps": ("statefulset/", "readyReplicas"),
+            "daemonsets.apps": ("daemonset/", "numberReady"), "rollouts.argoproj.io": ("rollout/", "readyReplicas")}
+
+
 class DowntimeMonitor:
     """Watches Deployment status through the store; intentional scale-to-zero is not downtime."""
 
@@ -21,20 +28,22 @@ class DowntimeMonitor:
         self._ready: dict[str, int] = {}
         self._outages: dict[str, list[dict]] = {}
         self._seen_ready: set[str] = set()
-        for d in store.list("deployments.apps"):
-            self._observe(d)
+        for key in _WATCHED:
+            for d in store.list(key):
+                self._observe(key, d)
         store.subscribe(self._on_change)
 
     def _on_change(self, kind: str, key: str, obj: dict, old: dict | None) -> None:
-        if key != "deployments.apps":
+        if key not in _WATCHED:
             return
         if kind == "DELETED":
             return  # a removed deployment serves nothing by design; not an outage
-        self._observe(obj)
+        self._observe(key, obj)
 
-    def _observe(self, d: dict) -> None:
-        name = f"{d['metadata']['namespace']}/{d['metadata']['name']}"
-        ready = int((d.get("status") or {}).get("readyReplicas", 0))
+    def _observe(self, key: str, d: dict) -> None:
+        label, ready_field = _WATCHED[key]
+        name = f"{d['metadata']['namespace']}/{label}{d['metadata']['name']}"
+        ready = int((d.get("status") or {}).get(ready_field, 0))
         wanted = int((d.get("spec") or {}).get("replicas", 1))
         self._outages.setdefault(name, [])
         before = self._ready.get(name, 0)
@@ -55,7 +64,7 @@ class DowntimeMonitor:
         """The report as the ``emulate`` command prints it."""
         report = self.report()
         bad = {k: v for k, v in report.items() if v}
-        head = f"Downtime report: {len(report)} deployments watched, {len(bad)} with downtime"
+        head = f"Downtime report: {len(report)} workloads watched, {len(bad)} with downtime"
         if not bad:
             return head + " (zero downtime)."
         lines = [head + ":"]

@@ -67,6 +67,8 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",), ("all",), ("status", "scale")),
     _rt("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",), ("all",), ("status",)),
     _rt("apps", "v1", "controllerrevisions", "ControllerRevision", True),
+    _rt("batch", "v1", "jobs", "Job", True, (), ("all",), ("status",)),
+    _rt("batch", "v1", "cronjobs", "CronJob", True, ("cj",), ("all",), ("status",)),
     _rt("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True, ("hpa",), ("all",),
         ("status",)),
     _rt("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",), (), ("status",)),
@@ -94,7 +96,7 @@ METRICS_GROUP = "metrics.k8s.io"
 BUILTIN_GROUPS = frozenset(rt.group for rt in BUILTIN)
 
 # Groups in the order a real API server lists them (kubectl resolves short names in this order).
-_GROUP_ORDER = ["", "apps", "autoscaling", "policy", "admissionregistration.k8s.io", "apiextensions.k8s.io",
+_GROUP_ORDER = ["", "apps", "autoscaling", "batch", "policy", "admissionregistration.k8s.io", "apiextensions.k8s.io",
                 "rbac.authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io", "discovery.k8s.io",
                 "authorization.k8s.io", "metrics.k8s.io"]
 

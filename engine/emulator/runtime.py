@@ -13,9 +13,13 @@ from . import events, generic, injection
 from . import istio_objects as io
 from .api import Api
 from .cluster import ClusterFileError, ClusterSpec, base_objects
+from .argo import RolloutController
 from .autoscaling import AutoscalingController
 from .controllers import Controllers
+from .daemonsets import DaemonSetController
 from .disruption import DisruptionController
+from .jobs import CronJobController, JobController, admit_job
+from .statefulsets import StatefulSetController
 from .endpoints import EndpointsController
 from .errors import ApiError
 from .faults import FAULTS_CONFIGMAP, Faults
@@ -41,7 +45,10 @@ class Runtime:
         self.endpoints = EndpointsController(self.api.store)
         self.disruption = DisruptionController(self.api.store)
         self.autoscaling = AutoscalingController(self.api.store)
-        self.api.admission += [injection.admit, self.controllers.schedule_pod, self._allocate_cluster_ip]
+        self.workloads = [StatefulSetController(self.api), DaemonSetController(self.api), JobController(self.api),
+                          RolloutController(self.api)]
+        self.cronjobs = CronJobController(self.api)
+        self.api.admission += [admit_job, injection.admit, self.controllers.schedule_pod, self._allocate_cluster_ip]
         self.metrics = MeshMetrics(self.api.store, self.faults)
         self.metrics_interval = metrics_interval
         self.watches: set[asyncio.Queue] = set()
@@ -73,11 +80,20 @@ class Runtime:
                     meta = obj.get("metadata") or {}
                     where = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p)
                     raise ClusterFileError(f"cluster: {obj.get('kind')} {where}: {exc.message}") from None
-            self.controllers.settle()
+            self._settle()
         self.endpoints.flush()
         self.disruption.flush()
         self.autoscaling.flush()
         self.controllers.ready_at_once = False
+
+    def _settle(self) -> None:
+        """Run every controller to a fixed point (an ordered StatefulSet needs one round per pod)."""
+        for _ in range(200):
+            self.controllers.settle()
+            if not any(c.pending() for c in self.workloads):
+                return
+            for c in self.workloads:
+                c.flush()
 
     def create_object(self, obj: dict, *, exist_ok: bool = True) -> dict | None:
         """Create one manifest through the API (admission included); an existing object is left as it is."""
@@ -118,6 +134,9 @@ class Runtime:
         self.endpoints.start(loop)
         self.disruption.start(loop)
         self.autoscaling.start(loop)
+        for c in self.workloads:
+            c.start(loop)
+        self.cronjobs.start(loop)
         self._tasks.append(loop.create_task(self._metrics_loop()))
         # In-flight requests (a hanging timeout fault, a long watch) must not hold up stop().
         self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False,
@@ -131,6 +150,7 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.controllers.stop()
+        await self.cronjobs.stop()
         for t in self._tasks:
             t.cancel()
         for q in list(self.watches):

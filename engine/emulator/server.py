@@ -16,6 +16,7 @@ from aiohttp import web
 from . import discovery, errors, podio, protobuf, tables
 from .api import CRD_KEY
 from .errors import ApiError
+from .disruption import evict
 from .patching import apply_json_patch, apply_merge_patch
 from .resources import BUILTIN_GROUPS, METRICS_GROUP, ResourceType
 from .selectors import parse_field_selector, parse_label_selector, selector_to_string
@@ -181,6 +182,8 @@ class Server:
             raise errors.method_not_allowed()
         if sub == "log" and rt.key == "pods":
             return self._log(rt, namespace, name, q)
+        if sub == "eviction" and rt.key == "pods" and method == "POST":
+            return _json(evict(self.api, namespace, name, await _body(request)), 201)
         if sub == "exec" and rt.key == "pods":
             return await self._exec(request, rt, namespace, name)
         if sub == "scale":

@@ -173,6 +173,18 @@ _TABLES: dict[str, tuple[list[dict], Callable[[dict], list]]] = {
                                              _hpa_cells),
     "poddisruptionbudgets.policy": ([NAME, _col("Min Available"), _col("Max Unavailable"),
                                      _col("Allowed Disruptions", "integer"), AGE], _pdb_cells),
+    "statefulsets.apps": _simple(("Ready", lambda o: f"{(o.get('status') or {}).get('readyReplicas', 0)}/"
+                                                   f"{(o.get('spec') or {}).get('replicas', 1)}")),
+    "daemonsets.apps": _simple(*[(title, lambda o, k=k: (o.get("status") or {}).get(k, 0)) for title, k in (
+        ("Desired", "desiredNumberScheduled"), ("Current", "currentNumberScheduled"), ("Ready", "numberReady"),
+        ("Up-to-date", "updatedNumberScheduled"), ("Available", "numberAvailable"))]),
+    "jobs.batch": _simple(
+        ("Status", lambda o: "Complete" if any(c.get("type") == "Complete" and c.get("status") == "True" for c in
+                                               (o.get("status") or {}).get("conditions") or []) else "Running"),
+        ("Completions", lambda o: f"{(o.get('status') or {}).get('succeeded', 0)}/"
+                                  f"{(o.get('spec') or {}).get('completions', 1)}")),
+    "cronjobs.batch": _simple(("Schedule", lambda o: (o.get("spec") or {}).get("schedule", "")),
+                              ("Suspend", lambda o: str(bool((o.get("spec") or {}).get("suspend"))))),
     "namespaces": _simple(("Status", lambda o: (o.get("status") or {}).get("phase", "Active"))),
     "configmaps": _simple(("Data", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {}))),
     "secrets": _simple(("Type", lambda o: o.get("type", "Opaque")), ("Data", lambda o: len(o.get("data") or {}))),
