@@ -17,6 +17,8 @@ a real cluster (``kubectl get ... -A -o yaml``: a ``v1 List``, a stream of docum
         count: 20
         labels: {istio.io/rev: default}
         deployments: {count: 5, name: "svc-{i}", replicas: 2}
+        statefulsets: [{name: db, strategy: OnDelete}]   # and daemonsets, jobs, cronjobs, pods, rollouts:
+                                                         # see shorthands.py
     objects: []                   # any manifests
     faults: {}                    # see faults.py
 """
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import dump, istio_objects
+from . import dump, istio_objects, shorthands
 
 DEMO = Path(__file__).parent / "clusters" / "demo.yaml"
 DEFAULT_IMAGE = "docker.io/kennethreitz/httpbin:latest"
@@ -145,6 +147,7 @@ def _namespaces(entry: Any, where: str) -> list[dict]:
             if not isinstance(dep, dict) or "name" not in dep:
                 raise ClusterFileError(f"{where}.deployments[{j}] needs a name")
             out += deployment_objects(name, dep)
+        out += shorthands.expand(name, entry, where, ClusterFileError)
     return out
 
 
