@@ -275,7 +275,8 @@ def plugins(as_json: bool) -> None:
 
 
 _OPTIONAL = {"emulate": (".emulator.cli", "emulate_command"),
-             "snapshot": (".rehearse.commands", "snapshot_command")}
+             "snapshot": (".rehearse.commands", "snapshot_command"),
+             "fleet": (".fleet.cli", "fleet_group")}
 
 
 def _load_optional(name: str) -> click.Command | None:

@@ -41,9 +41,13 @@ def _load_fault_file(path: str | None) -> dict | None:
               help="Write every object as YAML here when done.")
 @click.option("--state-dir", type=click.Path(file_okay=False), default=None,
               help="Where the kubeconfig and stand-ins go (default: a temporary directory).")
+@click.option("--fleet", metavar="FILE|N",
+              help="Emulate a fleet: the clusters of a fleet file (each with its emulate: block), or N demo "
+                   "clusters; one kubeconfig holds a context per cluster (docs/fleet.md).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def emulate_command(cluster: str | None, snapshot: str | None, fault_file: str | None, readiness_delay: float | None,
-                    save_state: str | None, state_dir: str | None, command: tuple[str, ...]) -> None:
+                    save_state: str | None, state_dir: str | None, fleet: str | None,
+                    command: tuple[str, ...]) -> None:
     """Run an emulated Kubernetes cluster with Istio, locally.
 
     With `-- COMMAND ARGS...`, run COMMAND against it and exit with its code; otherwise print the
@@ -52,10 +56,14 @@ def emulate_command(cluster: str | None, snapshot: str | None, fault_file: str |
     if cluster and snapshot:
         raise click.UsageError("give --cluster or --snapshot, not both")
     try:
-        emu = Emulator(cluster or snapshot, faults=_load_fault_file(fault_file), state_dir=state_dir,
-                       readiness_delay=readiness_delay)
-        emu.start()
-    except (ClusterFileError, FaultError) as exc:
+        if fleet:
+            from .fleet import start_fleet
+            emu = start_fleet(fleet, cluster or snapshot, _load_fault_file(fault_file), readiness_delay, state_dir)
+        else:
+            emu = Emulator(cluster or snapshot, faults=_load_fault_file(fault_file), state_dir=state_dir,
+                           readiness_delay=readiness_delay)
+            emu.start()
+    except (ClusterFileError, FaultError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     rc = 0
     try:
@@ -68,7 +76,8 @@ def emulate_command(cluster: str | None, snapshot: str | None, fault_file: str |
             except KeyboardInterrupt:
                 rc = 130
         else:
-            click.echo(f"Emulated cluster serving at {emu.url}; export this and run kubectl, istioctl, helm:")
+            click.echo(f"Emulated {emu.describe() if fleet else 'cluster serving at ' + emu.url}; "
+                       "export this and run kubectl, istioctl, helm:")
             for key, value in emu.env().items():
                 click.echo(f"export {key}={shlex.quote(value)}")
             click.echo("Press Ctrl-C to stop.")
