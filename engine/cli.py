@@ -69,6 +69,15 @@ def _var_options(fn):
     return fn
 
 
+def _verbosity(fn):
+    fn = click.option("--quiet", "-q", is_flag=True, hidden=True, expose_value=False,
+                      help="One line per step (the default; kept for scripts that pass it).")(fn)
+    fn = click.option("--verbose", "-v", is_flag=True,
+                      help="Stream every step's output (by default: one line per step, a failed step's last "
+                           "lines; the run directory keeps all output).")(fn)
+    return fn
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="playbook")
 def cli() -> None:
@@ -110,11 +119,12 @@ def _confirm_fn(yes: bool):
 @click.option("--snapshot", type=click.Path(exists=True),
               help="With --emulate: start from this copy of a real cluster (`playbook snapshot`, or kubectl output).")
 @click.option("--server-dry-run", is_flag=True, help="With --dry-run: also ask the API server to check manifests.")
-@click.option("--runs-dir", type=click.Path(file_okay=False), help="Where run directories go [.playbook/runs].")
-@click.option("--quiet", "-q", is_flag=True, help="Do not stream step output (shown for failed steps).")
+@click.option("--runs-dir", type=click.Path(file_okay=False),
+              help="Where run directories go [PLAYBOOK_RUNS_DIR or .playbook/runs].")
+@_verbosity
 def run(file: str, var: tuple, vars_file: tuple, dry_run: bool, yes: bool, max_parallel: int, no_rollback: bool,
         context: str | None, kubeconfig: str | None, output: str, emulate: bool, emulate_cluster: str | None,
-        snapshot: str | None, server_dry_run: bool, runs_dir: str | None, quiet: bool) -> None:
+        snapshot: str | None, server_dry_run: bool, runs_dir: str | None, verbose: bool) -> None:
     """Run a playbook (or with --dry-run, print its plan)."""
     from .plugins.base import RunOptions
     if snapshot and emulate_cluster:
@@ -140,10 +150,14 @@ def run(file: str, var: tuple, vars_file: tuple, dry_run: bool, yes: bool, max_p
             return
         from .runs import Attempt, Presentation, start_run
         attempt = Attempt(max_parallel=max_parallel, no_rollback=no_rollback, confirm=_confirm_fn(yes))
-        code = start_run(prepared, _runs_dir(runs_dir), run_id, attempt, Presentation(output=output, quiet=quiet),
+        code = start_run(prepared, _runs_dir(runs_dir), run_id, attempt, Presentation(output=output, quiet=not verbose),
                          extra_meta={"context": context, "kubeconfig": kubeconfig, "emulate": emulator is not None})
-        if emulator is not None and output == "text":
-            click.echo(emulator.format_downtime_report())
+        if emulator is not None:
+            from .downtime import record_verdict
+            verdict = record_verdict(_runs_dir(runs_dir), run_id, emulator.downtime_report(),
+                                     emulator.format_downtime_report())
+            if output == "text":
+                click.echo(verdict["text"])
     sys.exit(code)
 
 
@@ -190,10 +204,10 @@ def show(run_id: str, runs_dir: str | None) -> None:
 @click.option("--context", help="Kubernetes context [as the run].")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubeconfig [as the run].")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--quiet", "-q", is_flag=True, help="Do not stream step output.")
+@_verbosity
 @_journal_options
 def resume(run_id: str, var: tuple, yes: bool, max_parallel: int | None, no_rollback: bool, context: str | None,
-           kubeconfig: str | None, output: str, quiet: bool, runs_dir: str | None) -> None:
+           kubeconfig: str | None, output: str, verbose: bool, runs_dir: str | None) -> None:
     """Continue a failed, interrupted or killed run: keep what succeeded, re-check guards, run the rest."""
     from .plugins.base import RunOptions
     from .runs import Attempt, Presentation, resume_run
@@ -201,7 +215,7 @@ def resume(run_id: str, var: tuple, yes: bool, max_parallel: int | None, no_roll
     options = RunOptions(context=context, kubeconfig=kubeconfig, interactive=sys.stdin.isatty(), assume_yes=yes)
     attempt = Attempt(max_parallel=max_parallel or 0, no_rollback=no_rollback, confirm=_confirm_fn(yes))
     sys.exit(resume_run(_runs_dir(runs_dir), run_id, cli_vars=cli_vars, cli_raw=cli_raw, options=options,
-                        attempt=attempt, present=Presentation(output=output, quiet=quiet)))
+                        attempt=attempt, present=Presentation(output=output, quiet=not verbose)))
 
 
 @cli.command()
@@ -211,17 +225,17 @@ def resume(run_id: str, var: tuple, yes: bool, max_parallel: int | None, no_roll
 @click.option("--context", help="Kubernetes context [as the run].")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubeconfig [as the run].")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--quiet", "-q", is_flag=True, help="Do not stream step output.")
+@_verbosity
 @_journal_options
 def rollback(run_id: str, var: tuple, yes: bool, context: str | None, kubeconfig: str | None, output: str,
-             quiet: bool, runs_dir: str | None) -> None:
+             verbose: bool, runs_dir: str | None) -> None:
     """Undo a run (finished, failed, interrupted or killed): each compensation not yet done, newest first."""
     from .plugins.base import RunOptions
     from .runs import Presentation, rollback_run
     cli_vars, cli_raw = _parse_vars(var)
     options = RunOptions(context=context, kubeconfig=kubeconfig, interactive=sys.stdin.isatty(), assume_yes=yes)
     sys.exit(rollback_run(_runs_dir(runs_dir), run_id, cli_vars=cli_vars, cli_raw=cli_raw, options=options,
-                          yes=yes, present=Presentation(output=output, quiet=quiet)))
+                          yes=yes, present=Presentation(output=output, quiet=not verbose)))
 
 
 @cli.command()
@@ -231,8 +245,9 @@ def validate(file: str, var: tuple, vars_file: tuple) -> None:
     """Check a playbook: schema, plugin arguments, templates, graph and inputs. Runs nothing."""
     from .plugins.base import RunOptions
     prepared = _prepare(file, var, vars_file, RunOptions(dry_run=True))
-    n = len(prepared.plan.nodes)
-    click.echo(f"{file}: valid — {n} step{'s' if n != 1 else ''} in {len(prepared.plan.waves())} waves")
+    from .reporter import plural
+    click.echo(f"{file}: valid — {plural(len(prepared.plan.nodes), 'step')} in "
+               f"{plural(len(prepared.plan.waves()), 'wave')}")
 
 
 @cli.command()

@@ -12,6 +12,7 @@ from .graph import Node
 from .plugins.base import RunOptions
 from .prepare import Prepared
 from .render import Placeholder
+from .reporter import format_inputs, plural
 
 
 @dataclass
@@ -89,9 +90,8 @@ def dry_run_text(prepared: Prepared, max_parallel: int) -> str:
     waves = prepared.plan.waves()
     total = sum(len(w) for w in waves)
     lines = [f"Plan for {pb.name} ({pb.path}) — dry run, nothing is executed",
-             f"{total} steps in {len(waves)} waves; up to {max_parallel} run at once"]
-    inputs = ", ".join(f"{k}={'***' if k in prepared.inputs.secrets else json.dumps(v)}"
-                       for k, v in prepared.inputs.values.items())
+             f"{plural(total, 'step')} in {plural(len(waves), 'wave')}; up to {max_parallel} run at once"]
+    inputs = format_inputs(prepared.inputs.values, prepared.inputs.secrets)
     if inputs:
         lines.append(f"inputs: {inputs}")
     for number, wave in enumerate(waves, 1):

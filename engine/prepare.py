@@ -65,9 +65,31 @@ def _plugin_problems(spec: StepSpec, uses: str, args: dict, file: str, registry:
     for prob in problems_for(args, validator, file=file, prefix=prefix, base_doc=spec.raw, ignore=_templated):
         out.append(Problem(f"{uses}: {prob.message}", file=file, line=prob.line or spec.line, step=spec.id,
                            hint=prob.hint))
-    # Missing programs matter only to a real run: a reviewer's dry run on a laptop without istioctl is fine.
-    for message in ([] if options.dry_run else plugin.preflight(args, options)):
-        out.append(Problem(f"{uses}: {message}", file=file, line=spec.line, step=spec.id))
+    return out
+
+
+def _prerequisites(playbook: Playbook, registry: PluginRegistry, options: RunOptions) -> list[Problem]:
+    """Missing programs, each said once with the steps that need it (not once per step), before anything runs.
+
+    They matter only to a real run: a reviewer's dry run on a laptop without istioctl is fine."""
+    if options.dry_run:
+        return []
+    needed: dict[str, list[StepSpec]] = {}
+    for spec in _walk(playbook.steps):
+        for action in ([spec] if spec.uses else []) + ([spec.rollback] if spec.rollback else []):
+            if action.uses not in registry:
+                continue
+            for message in registry.get(action.uses).preflight(action.args, options):
+                specs = needed.setdefault(f"{action.uses}: {message}", [])
+                if not specs or specs[-1] is not spec:
+                    specs.append(spec)
+    out = []
+    for message, specs in needed.items():
+        ids = [s.id for s in specs]
+        who = f"step '{ids[0]}'" if len(ids) == 1 else (
+            f"{len(ids)} steps ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})")
+        out.append(Problem(f"{message}; needed by {who}", file=playbook.file, line=specs[0].line,
+                           step=ids[0] if len(ids) == 1 else None))
     return out
 
 
@@ -120,6 +142,7 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
             value = getattr(spec, key)
             if value is not None:
                 names_ok(spec, value, key, line_at(raw, (key,)))
+    problems += _prerequisites(playbook, registry, options)
     if problems:
         raise ValidationError(problems=list(dict.fromkeys(problems)))
 

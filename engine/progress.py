@@ -1,5 +1,6 @@
-"""Live progress on a terminal: finished events scroll by, and below them a block redrawn in place shows
-the graph's steps with their state, each running step's elapsed time and its last line of output.
+"""Live progress on a terminal: finished steps scroll by (one line each), and below them a block redrawn in
+place shows the graph's steps with their state, each running step's elapsed time (for a soak: its name, the
+time left and when it ends) and its last line of output.
 
 Used instead of the plain `TextReporter` when stdout is a terminal; it prints nothing else.
 """
@@ -12,7 +13,7 @@ from typing import IO, Callable
 
 from .durations import format_duration
 from .events import Event
-from .reporter import event_line
+from .reporter import Running, event_line
 
 _MARK = {"pending": "·", "running": "▶", "succeeded": "✔", "failed": "✘", "skipped": "↷", "kept": "=",
          "rolling_back": "⟲", "rolled_back": "⟲", "rollback_failed": "✘"}
@@ -25,17 +26,19 @@ _STATE_OF = {"step_started": "running", "step_succeeded": "succeeded", "step_fai
 class LiveReporter:
     """An event sink drawing a live block at the bottom of a terminal (ANSI cursor movement only)."""
 
-    def __init__(self, stream: IO[str], keys: list[str], *, show_output: bool = True,
-                 clock: Callable[[], float] = time.time, size: tuple[int, int] | None = None,
-                 tick: float | None = 0.25) -> None:
-        """`tick` is how often the elapsed times are redrawn between events (None: only on events)."""
+    def __init__(self, stream: IO[str], keys: list[str], *, show_output: bool = False,
+                 shown: frozenset[str] = frozenset(), clock: Callable[[], float] = time.time,
+                 size: tuple[int, int] | None = None, tick: float | None = 0.25) -> None:
+        """`tick` is how often the elapsed times are redrawn between events (None: only on events);
+        `show_output` (-v) scrolls every output line, `shown` those of the steps that show their output."""
         self.stream = stream
         self.keys = list(keys)
         self.show_output = show_output
+        self.shown = shown
         self.clock = clock
         self.size = size
         self.state: dict[str, str] = {k: "pending" for k in self.keys}
-        self.since: dict[str, float] = {}
+        self.since: dict[str, Running] = {}
         self.last_line: dict[str, str] = {}
         self._drawn = 0
         self._paused = False
@@ -51,14 +54,17 @@ class LiveReporter:
             if e.kind == "step_output":
                 if e.data.get("line", "").strip():
                     self.last_line[e.key] = e.data["line"]
+                if self.show_output or e.key in self.shown:
+                    self._clear()
+                    self.stream.write(event_line(e) + "\n")
                 self._redraw()
                 return
             if e.key in self.state and e.kind in _STATE_OF:
                 self.state[e.key] = _STATE_OF[e.kind]
                 if e.kind in ("step_started", "rollback_started"):
-                    self.since[e.key] = e.time
+                    self.since[e.key] = Running.of(e)
                     self.last_line.pop(e.key, None)
-            line = event_line(e, stderr_tail=True)
+            line = event_line(e, stderr_tail=not self.show_output, verbose=self.show_output)
             self._clear()
             if line is not None:
                 self.stream.write(line + "\n")
@@ -138,9 +144,13 @@ class LiveReporter:
         for key in shown:
             st = self.state[key]
             if st in ("running", "rolling_back"):
-                elapsed = format_duration(max(0.0, now - self.since.get(key, now)))
-                tail = self.last_line.get(key, "") if self.show_output or st == "rolling_back" else ""
-                text = f" {spin} {key}  {elapsed}" + (f"  │ {tail}" if tail else "")
+                running = self.since.get(key) or Running(now)
+                tail = self.last_line.get(key, "")
+                if running.expected:  # a soak: what it is, how long is left, when it ends
+                    text = f" {spin} {running.progress(key, now)}"
+                else:
+                    text = f" {spin} {key}  {format_duration(max(0.0, now - running.since))}"
+                text += f"  │ {tail}" if tail else ""
             else:
                 text = f" {_MARK.get(st, '?')} {key}"
             lines.append(text[:cols - 1])

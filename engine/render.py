@@ -154,6 +154,22 @@ def _guarded_names(ast: nodes.Node) -> set[str]:
     return out
 
 
+class _Environment(SandboxedEnvironment):
+    """The sandbox, where a mapping's key wins over a method of the same name.
+
+    `steps.get` is the step `get`, not `dict.get`, and `(kubectl JSON).items` the list of items, not
+    `dict.items`; Jinja's default tries the attribute first, so such names could not be read with a dot.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping) and isinstance(attribute, str):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
+        return super().getattr(obj, attribute)
+
+
 class Renderer:
     """Renders strings, structures and guard expressions; template files are read relative to `base_dir`."""
 
@@ -163,7 +179,7 @@ class Renderer:
         # In a dry run, what cannot be known yet renders as a placeholder instead of failing.
         self.placeholders = placeholders
         self.rendered_files: list[Path] = []
-        env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+        env = _Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
         env.filters.update({
             "to_json": lambda v, indent=None: json.dumps(v, indent=indent, default=str),
             "to_yaml": lambda v: yaml.safe_dump(v, default_flow_style=False, sort_keys=False),

@@ -1,9 +1,15 @@
-"""Turning run events into text for people (the only place a run prints)."""
+"""Turning run events into text for people (the only place a run prints).
+
+By default a run prints one line per step as it ends, the output of steps that show it (`echo`), and a short
+tail of a failed step's output; `-v` streams every step's output. The run directory keeps all of it.
+"""
 from __future__ import annotations
 
 import json
 import sys
-from typing import IO
+import threading
+import time
+from typing import IO, Any, Callable
 
 from .durations import format_duration
 from .events import Event
@@ -11,25 +17,91 @@ from .results import RunSummary
 
 _MARK = {"succeeded": "✔", "failed": "✘", "skipped": "↷", "rolled_back": "⟲", "not_run": "·", "running": "…",
          "pending": "·"}
+HEARTBEAT = 30.0  # seconds between "still running" lines when the output is not a terminal
+# One line per step by default (its end); -v adds the start of each step. A compensation's start is always
+# shown: it says what is being undone, and how.
+_VERBOSE_ONLY = {"step_started"}
+
+
+class Running:
+    """What the reporters know about a step that is running: since when, its name, how long it should take."""
+
+    def __init__(self, since: float, name: str | None = None, expected: float | None = None) -> None:
+        self.since = since
+        self.name = name
+        self.expected = expected
+
+    @classmethod
+    def of(cls, e: Event) -> "Running":
+        return cls(e.time, e.data.get("name"), e.data.get("expected"))
+
+    def progress(self, key: str, now: float) -> str:
+        """`key (name): 8m20s left, ends 04:35:10` for a step of known length, else `key: 1m20s so far`."""
+        label = f"{key} ({self.name})" if self.name and self.name != key else key
+        elapsed = max(0.0, now - self.since)
+        if self.expected:
+            left = max(0.0, self.since + self.expected - now)
+            ends = time.strftime("%H:%M:%S", time.localtime(self.since + self.expected))
+            return f"{label}: {format_duration(left)} left of {format_duration(self.expected)}, ends {ends}"
+        return f"{label}: running for {format_duration(elapsed)}"
 
 
 class TextReporter:
-    """Plain lines, one per event; step output streamed with the step's key as prefix."""
+    """Plain lines, one per finished step; with `show_output` (-v) step output streamed with the step's key.
 
-    def __init__(self, stream: IO[str] | None = None, *, show_output: bool = True) -> None:
+    When the stream is not a terminal, a heartbeat line every `heartbeat` seconds names the steps still
+    running (how long a soak has left and when it ends), so a CI log shows the run is alive.
+    """
+
+    def __init__(self, stream: IO[str] | None = None, *, show_output: bool = False, shown: frozenset[str] = frozenset(),
+                 heartbeat: float | None = HEARTBEAT, clock: Callable[[], float] = time.time) -> None:
+        """`shown`: keys of steps whose output is printed even without -v (their plugin is for showing)."""
         self.stream = stream or sys.stdout
         self.show_output = show_output
+        self.shown = shown
+        self.heartbeat = heartbeat
+        self.clock = clock
+        self.running: dict[str, Running] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def _print(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        with self._lock:
+            self.stream.write(text + "\n")
+            self.stream.flush()
 
     def emit(self, e: Event) -> None:
-        if e.kind == "step_output" and not self.show_output:
+        if e.kind in ("step_started", "rollback_started"):
+            self.running[e.key] = Running.of(e)
+        elif e.kind in ("step_succeeded", "step_failed", "rollback_succeeded", "rollback_failed",
+                        "rollback_abandoned"):
+            self.running.pop(e.key, None)
+        if e.kind == "step_output" and not (self.show_output or e.key in self.shown):
             return
-        line = event_line(e, stderr_tail=not self.show_output)
+        line = event_line(e, stderr_tail=not self.show_output, verbose=self.show_output)
         if line is not None:
             self._print(line)
+        if e.kind == "run_started" and self.heartbeat and self._ticker is None:
+            self._ticker = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+            self._ticker.start()
+        elif e.kind == "run_finished":
+            self._stop.set()
+
+    def heartbeat_lines(self, now: float) -> list[str]:
+        """One line per step running for longer than a heartbeat."""
+        return [f"… {r.progress(key, now)}" for key, r in list(self.running.items())
+                if now - r.since >= (self.heartbeat or 0)]
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            for line in self.heartbeat_lines(self.clock()):
+                self._print(line)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(1.0)
 
 
 class JsonLinesReporter:
@@ -44,12 +116,37 @@ class JsonLinesReporter:
         self.stream.flush()
 
 
-def event_line(e: Event, *, stderr_tail: bool = True) -> str | None:
-    """The text for one event (a few lines at most), or None for events people need not see."""
+def reporter_for(present: Any, prepared: Any) -> Any:
+    """The sink that shows a run as `present` asks: JSON lines, the live terminal block, or plain lines."""
+    if present.output == "json":
+        return JsonLinesReporter(present.stream)
+    shown = frozenset(k for k, n in prepared.plan.nodes.items()
+                      if n.spec.uses in prepared.plugins
+                      and getattr(prepared.plugins.get(n.spec.uses), "shows_output", False))
+    live = present.live if present.live is not None else _isatty(present.stream)
+    if live:
+        from .progress import LiveReporter
+        return LiveReporter(present.stream, [n.key for n in prepared.plan.ordered()],
+                            show_output=not present.quiet, shown=shown)
+    return TextReporter(present.stream, show_output=not present.quiet, shown=shown)
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def event_line(e: Event, *, stderr_tail: bool = True, verbose: bool = True) -> str | None:
+    """The text for one event (a few lines at most), or None for events people need not see
+    (without `verbose`, the start of a step or of its compensation: its end says all)."""
     d = e.data
     k = e.kind
+    if k in _VERBOSE_ONLY and not verbose:
+        return None
     if k == "run_started":
-        return f"playbook {d['playbook']}: {d['steps']} steps, up to {d['max_parallel']} at once"
+        return f"playbook {d['playbook']}: {_steps(d['steps'])}, up to {d['max_parallel']} at once"
     if k == "attempt_started":
         kept = f", keeping {_steps(len(d['kept']))} that succeeded" if d.get("kept") else ""
         undo = f", {_steps(len(d['steps']))} to undo" if d.get("steps") else ""
@@ -75,7 +172,7 @@ def event_line(e: Event, *, stderr_tail: bool = True) -> str | None:
     if k == "step_kept":
         return f"= {e.key} kept ({d.get('reason', 'succeeded earlier')})"
     if k == "run_stopped":
-        return f"■ stopped before {e.key}: {d['reason']} — re-run with --yes or from a terminal"
+        return f"■ stopped before {e.key}: {d['reason']} (no terminal to ask on)"
     if k == "rollback_begun":
         return f"↺ rolling back: undoing {_steps(d['steps'])} in reverse start order"
     if k == "rollback_started":
@@ -88,11 +185,28 @@ def event_line(e: Event, *, stderr_tail: bool = True) -> str | None:
         return f"✘ {e.key} rollback abandoned"
     if k == "run_finished":
         return conclusion(d)
+    if k == "downtime_verdict":
+        return d.get("text") or None
     return None
 
 
+def format_inputs(values: dict[str, Any], secrets: set[str] | frozenset[str]) -> str:
+    """`rev="1-20-0", waves=[...], token=***`: values as JSON, secrets masked (dry-run and `show` alike)."""
+    return ", ".join(f"{k}={'***' if k in secrets else json.dumps(v, default=str, ensure_ascii=False)}"
+                     for k, v in values.items())
+
+
+def _order(status: str) -> int:
+    return list(_MARK).index(status) if status in _MARK else len(_MARK)
+
+
+def plural(n: int, word: str) -> str:
+    """`1 wave`, `2 waves`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _steps(n: int) -> str:
-    return f"{n} step" if n == 1 else f"{n} steps"
+    return plural(n, "step")
 
 
 def conclusion(d: dict) -> str:
@@ -116,12 +230,25 @@ def conclusion(d: dict) -> str:
     return f"run {reason} at {failed}; rollback completed (exit {code})"
 
 
-def summary_table(summary: RunSummary) -> str:
-    """Step, status, duration and rollback of every step, in start order then the rest."""
-    rows = [("STEP", "STATUS", "DURATION", "ROLLBACK")]
+def summary_table(summary: RunSummary, *, brief: bool = False) -> str:
+    """Step, status, duration and rollback of every step, in start order then the rest.
+
+    `brief`: one line of counts, then only the steps to look at (failed, or rolled back); the others have
+    had their line already."""
     ordered = sorted(summary.results.values(), key=lambda r: (r.started is None, r.started or 0))
+    if brief:
+        counts: dict[str, int] = {}
+        for r in ordered:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        head = f"{_steps(len(ordered))}: " + ", ".join(
+            f"{counts[status]} {status.replace('_', ' ')}" for status in sorted(counts, key=_order))
+        ordered = [r for r in ordered if r.status in ("failed", "rolled_back") or r.rollback]
+        if not ordered:
+            return head
+    rows = [("STEP", "STATUS", "DURATION", "ROLLBACK")]
     for r in ordered:
         rows.append((r.key, f"{_MARK.get(r.status, '?')} {r.status}",
                      format_duration(r.duration) if r.duration is not None else "-", r.rollback or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    return f"{head}\n{table}" if brief else table

@@ -198,16 +198,17 @@ class Runner:
             data["continue_on_error"] = node.continue_on_error
         self.emit(Event("step_succeeded" if result.status == SUCCEEDED else "step_failed", key, data))
 
-    def _describe(self, node: Node) -> str:
+    def _describe(self, node: Node) -> tuple[str, float | None]:
+        """What the step will do, one line, and how long it will take when known (a soak)."""
         try:
             plugin = self.prepared.plugins.get(node.spec.uses or "")
             raw_keys = set(getattr(plugin, "raw_args", ()))
             scope = self.scope_for(node)
             args = {k: (v if k in raw_keys else self.prepared.renderer.render(v, scope))
                     for k, v in node.spec.args.items()}
-            return self.mask(plugin.describe(args, self.options))
+            return self.mask(plugin.describe(args, self.options)), plugin.expected_duration(args)
         except PlaybookError:
-            return ""
+            return "", None
 
     def _title(self, node: Node) -> str | None:
         """The step's `name`, rendered (names often carry `{{ item }}`)."""
@@ -267,8 +268,11 @@ class Runner:
                     if key in self.started:  # started in an earlier attempt: its rollback still runs once
                         self.started.remove(key)
                     self.started.append(key)
-                    self.emit(Event("step_started", key, {"uses": node.spec.uses, "name": self._title(node),
-                                                          "action": self._describe(node)}))
+                    action, expected = self._describe(node)
+                    started = {"uses": node.spec.uses, "name": self._title(node), "action": action}
+                    if expected is not None:  # a soak: progress shows the time left and when it ends
+                        started["expected"] = expected
+                    self.emit(Event("step_started", key, started))
                     if self.journal_error is not None:
                         result.status, result.started = PENDING, None
                         self.started.remove(key)

@@ -43,21 +43,8 @@ class Presentation:
         self.err.flush()
 
     def reporter(self, prepared: Any) -> Any:
-        from .reporter import JsonLinesReporter, TextReporter
-        if self.output == "json":
-            return JsonLinesReporter(self.stream)
-        live = self.live if self.live is not None else _isatty(self.stream)
-        if live:
-            from .progress import LiveReporter
-            return LiveReporter(self.stream, [n.key for n in prepared.plan.ordered()], show_output=not self.quiet)
-        return TextReporter(self.stream, show_output=not self.quiet)
-
-
-def _isatty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+        from .reporter import reporter_for
+        return reporter_for(self, prepared)
 
 
 # -- Ctrl-C -------------------------------------------------------------------------------------------------
@@ -174,7 +161,7 @@ def _drive(prepared: Any, journal: JournalSink, run_id: str, attempt: Attempt, p
         if close is not None:
             close()
     if present.output == "text":
-        present.stream.write("\n" + summary_table(summary) + "\n")
+        present.stream.write("\n" + summary_table(summary, brief=present.quiet) + "\n")
         present.stream.write(f"run {run_id}: {journal.run_dir}{_next_hint(summary, run_id, attempt.no_rollback)}\n")
         present.stream.flush()
     return summary.exit_code
@@ -196,7 +183,10 @@ def _next_hint(summary: RunSummary, run_id: str, no_rollback: bool) -> str:
     """What the person can do next with this run, if anything."""
     if summary.rollback_failed:
         return f"\n  after mending: playbook rollback {run_id}"
-    if summary.reason == "stopped" or (summary.reason in ("failed", "interrupted") and no_rollback):
+    if summary.reason == "stopped":  # at a confirmation nobody could answer: resuming asks it again
+        return (f"\n  continue: playbook resume {run_id} --yes   (or without --yes, from a terminal)"
+                f"\n  undo:     playbook rollback {run_id}")
+    if summary.reason in ("failed", "interrupted") and no_rollback:
         return f"\n  continue: playbook resume {run_id}\n  undo:     playbook rollback {run_id}"
     return ""
 
@@ -270,6 +260,7 @@ class RunRow:
     started: float | None
     playbook: str
     failed_step: str | None
+    current_step: str | None = None  # of a run still going
 
 
 def list_runs(runs_dir: Path) -> list[RunRow]:
@@ -283,8 +274,10 @@ def list_runs(runs_dir: Path) -> list[RunRow]:
             rows.append(RunRow(run_id, "damaged", None, "?", None))
             continue
         st = view.state
-        rows.append(RunRow(run_id, st.status(live=holder.get("run_id") == run_id), st.created,
-                           view.meta.get("playbook", {}).get("name", "?"), st.failed_step()))
+        status = st.status(live=holder.get("run_id") == run_id)
+        at = st.failed_step()  # for a run still going: the step it is at, which has not failed
+        rows.append(RunRow(run_id, status, st.created, view.meta.get("playbook", {}).get("name", "?"),
+                           None if status == "running" else at, at if status == "running" else None))
     return rows
 
 
@@ -293,7 +286,8 @@ def format_runs(rows: list[RunRow], now: float | None = None) -> str:
     table = [("RUN", "STATUS", "AGE", "PLAYBOOK", "FAILED STEP")]
     for r in rows:
         age = format_duration(max(0.0, now - r.started)) if r.started else "-"
-        table.append((r.run_id, r.status, age, r.playbook, r.failed_step or "-"))
+        status = f"{r.status} ({r.current_step})" if r.current_step else r.status
+        table.append((r.run_id, status, age, r.playbook, r.failed_step or "-"))
     return _table(table)
 
 
@@ -304,14 +298,14 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 
 def show_run(run_dir: Path) -> str:
     """A run's header, its timeline (every event, time since the start) and its step table."""
-    from .reporter import event_line, summary_table
+    from .reporter import event_line, format_inputs, summary_table
     view = read_journal(run_dir)
     holder = lock_holder(run_dir.parent) or {}
     st = view.state
     meta = view.meta
     lines = [f"run {view.run_id}: {st.status(live=holder.get('run_id') == view.run_id)}",
              f"playbook: {meta.get('playbook', {}).get('name')} ({meta.get('playbook', {}).get('path')})",
-             "inputs: " + (", ".join(f"{k}={v}" for k, v in view.inputs.items()) or "-"),
+             "inputs: " + (format_inputs(view.inputs, set(meta.get("secrets") or [])) or "-"),
              f"started: {_clock(st.created)}   attempts: "
              + ", ".join(a.get("command") or "?" for a in st.attempts), "", "timeline:"]
     t0 = st.created or 0.0

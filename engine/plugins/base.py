@@ -120,10 +120,16 @@ class StepPlugin:
     summary: ClassVar[str] = ""
     schema: ClassVar[dict] = {"type": "object"}
     example: ClassVar[str] = ""
+    # Its output is what the step is for (echo): printed even when a run does not stream step output.
+    shows_output: ClassVar[bool] = False
 
     def describe(self, args: dict, options: RunOptions) -> str:
         """One line (or a few) saying what `run` would do with these rendered arguments."""
         return json.dumps(args, default=str)
+
+    def expected_duration(self, args: dict) -> float | None:
+        """Seconds the step will take when known in advance (a soak), for progress displays; else None."""
+        return None
 
     def run(self, args: dict, ctx: StepContext) -> Outcome:  # pragma: no cover - abstract
         raise NotImplementedError

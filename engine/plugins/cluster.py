@@ -142,8 +142,10 @@ class ClusterTool(StepPlugin):
         # A plan or a validation runs nothing, so it does not need the binary.
         if not options.dry_run and self.locate(options) is None:
             where = self.env_override
-            problems.append(f"'{self.program(options)}' not found on PATH (install {self.tool}, put it on PATH, "
-                            f"set {where}=/path/to/{self.tool}, or run with --emulate)")
+            # The emulator stands in for the cluster, istioctl and helm, not for kubectl.
+            emulate = "" if "PLAYBOOK_EMULATOR_URL" in options.env else ", or run with --emulate"
+            problems.append(f"'{self.program(options)}' not found on PATH (install {self.tool}, put it on PATH"
+                            f"{' or' if not emulate else ','} set {where}=/path/to/{self.tool}{emulate})")
         return problems
 
     def kube(self, args: dict, options: RunOptions) -> Kube:

@@ -10,6 +10,7 @@ class EchoPlugin(StepPlugin):
     schema = {"type": "object", "required": ["msg"], "additionalProperties": False,
               "properties": {"msg": {}}}
     example = "with: {msg: \"upgrading to {{ rev }}\"}"
+    shows_output = True
 
     def describe(self, args: dict, options: RunOptions) -> str:
         return f"echo {args['msg']}"

@@ -201,6 +201,12 @@ class WaitPlugin(StepPlugin):
         every = format_duration(parse_duration(args.get("interval", 2)))
         return f"wait until {shell_line(args['command'])} succeeds (every {every}){limit}"
 
+    def expected_duration(self, args: dict) -> float | None:
+        try:
+            return parse_duration(args["duration"]) if self.condition(args) == "duration" else None
+        except (ValueError, ValidationError):
+            return None
+
     def _deadline(self, args: dict, ctx: StepContext) -> tuple[float, float]:
         budget = ctx.remaining()
         own = parse_duration(args["timeout"]) if args.get("timeout") else None

@@ -240,7 +240,7 @@ def test_secret_inputs_are_masked_in_output(project):
         steps:
           - {id: use, uses: command, with: {args: [echo, "token={{ token }}"]}}
     """)
-    result = project.run("run", "p.yaml", "--var", "token=s3cr3t-value")
+    result = project.run("run", "p.yaml", "--var", "token=s3cr3t-value", "-v")
     assert result.rc == 0
     assert "s3cr3t-value" not in result.out and "token=***" in result.out
     dry = project.run("run", "p.yaml", "--var", "token=s3cr3t-value", "--dry-run")

@@ -158,7 +158,7 @@ def test_second_ctrl_c_on_a_terminal_asks_before_abandoning_the_rollback(project
     os.close(follower)
     seen: list[str] = []
     try:
-        _read_until(leader, "▶ long", seen)
+        _read_until(leader, "── 1/2 done · 1 running", seen)
         proc.send_signal(signal.SIGINT)
         _read_until(leader, "⟲ prepare rollback", seen)
         proc.send_signal(signal.SIGINT)
