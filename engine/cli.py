@@ -291,7 +291,8 @@ def plugins(as_json: bool) -> None:
 
 _OPTIONAL = {"emulate": (".emulator.cli", "emulate_command"),
              "snapshot": (".rehearse.commands", "snapshot_command"),
-             "fleet": (".fleet.cli", "fleet_group")}
+             "fleet": (".fleet.cli", "fleet_group"),
+             "rehearse": (".rehearse.commands", "rehearse_command")}
 
 
 def _load_optional(name: str) -> click.Command | None:

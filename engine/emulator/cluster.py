@@ -56,6 +56,11 @@ class ClusterSpec:
 
 def load_cluster(source: str | Path | dict | None) -> ClusterSpec:
     """Read a cluster file (a path, an already-parsed dict, or None for the shipped demo)."""
+    return load_with_dump(source)[0]
+
+
+def load_with_dump(source: str | Path | dict | None) -> tuple[ClusterSpec, "dump.Dump | None"]:
+    """The starting cluster, and the dump it was copied from as read (None for a cluster file)."""
     where = "cluster"
     if source is None:
         source = DEMO
@@ -79,6 +84,10 @@ def load_cluster(source: str | Path | dict | None) -> ClusterSpec:
         raise ClusterFileError(f"{where}: expected a mapping at the top level")
     if dump.looks_like_dump(data):
         return _from_dump(lambda: dump.objects_of([data], where), where)
+    return _from_file(data, where), None
+
+
+def _from_file(data: dict, where: str) -> ClusterSpec:
     unknown = set(data) - _KNOWN
     if unknown:
         raise ClusterFileError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
@@ -113,7 +122,7 @@ def load_cluster(source: str | Path | dict | None) -> ClusterSpec:
     return spec
 
 
-def _from_dump(read: Callable[[], "dump.Dump"], where: str) -> ClusterSpec:
+def _from_dump(read: Callable[[], "dump.Dump"], where: str) -> tuple[ClusterSpec, "dump.Dump"]:
     """A starting cluster copied from a dump: its nodes and the objects the copy creates (see dump.py)."""
     try:
         objects = read()
@@ -123,7 +132,7 @@ def _from_dump(read: Callable[[], "dump.Dump"], where: str) -> ClusterSpec:
     spec = ClusterSpec(objects=manifests, skipped=skipped, snapshot=objects.meta)
     if nodes:
         spec.nodes = nodes
-    return spec
+    return spec, objects
 
 
 def _namespaces(entry: Any, where: str) -> list[dict]:

@@ -96,6 +96,12 @@ def _owned_pods(owner: dict, count: int, labels: dict, image: str, ready_s: floa
                "spec": {"containers": [{"name": "main", "image": image,
                                         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}}],
                         "nodeName": f"emulator-worker{'' if i % 3 == 0 else i % 3 + 1}"}}
+        if labels.get("app") == "redis":  # in an injected namespace: it has the old revision's proxy
+            pod["metadata"]["annotations"] = {"sidecar.istio.io/status": '{"containers":["istio-proxy"],'
+                                                                          '"revision":"default"}'}
+            pod["metadata"]["labels"]["istio.io/rev"] = "default"
+            pod["spec"]["containers"].append({"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.19.3",
+                                              "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}})
         _readiness(pod, ready_s + rnd.uniform(-1, 1))
         pods.append(pod)
     return pods
