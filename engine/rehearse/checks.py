@@ -187,10 +187,7 @@ def old_proxies(before: ClusterView, after: ClusterView, intent: Intent, restart
                     continue
                 why = f"it was restarted, yet its pods still run the {', '.join(stale)} proxy"
             else:
-                how = "the playbook restarts only the workloads it names" if workload.kind == "Deployment" else \
-                    f"the playbook restarts Deployments, and this is a {workload.kind}"
-                why = f"the rehearsal moved {ns} but never restarted it ({how}); its pods run the " \
-                      f"{', '.join(old)} proxy"
+                why = f"the rehearsal moved {ns} but never restarted it; its pods run the {', '.join(old)} proxy"
             removed = intent.promote and intent.old_rev in old
             verb = "delete its pods" if workload.kind == "Pod" else \
                 f"kubectl rollout restart {workload.kind.lower()}/{workload.name} -n {ns}"
@@ -332,12 +329,24 @@ def downtime(report: dict[str, list[dict]]) -> list[Finding]:
     for name, outages in sorted(report.items()):
         if not outages:
             continue
-        ns, _, dep = name.partition("/")
+        workload = monitored_workload(name)
         total = sum((o["end"] or o["start"]) - o["start"] for o in outages)
         out.append(Finding(
-            "RH108", (f"Deployment {name}",),
-            f"Deployment {name} had no ready replica {len(outages)} time(s) during the rehearsal "
+            "RH108", (str(workload),),
+            f"{workload} had no ready replica {len(outages)} time(s) during the rehearsal "
             f"({total:.1f} s in the emulator)",
             f"roll it with maxUnavailable: 0 and maxSurge >= 1, run at least 2 replicas, and give it a "
-            f"readiness probe (kubectl -n {ns} get deployment {dep} -o yaml)", seen_in="rehearsal"))
+            f"readiness probe (kubectl -n {workload.namespace} get {workload.kind.lower()} {workload.name} -o yaml)",
+            seen_in="rehearsal"))
     return out
+
+
+_MONITOR_KINDS = {"statefulset": "StatefulSet", "daemonset": "DaemonSet", "rollout": "Rollout"}
+
+
+def monitored_workload(name: str) -> Workload:
+    """The workload of a downtime-monitor entry (``ns/name`` for Deployments, ``ns/kind/name`` for others)."""
+    parts = name.split("/")
+    if len(parts) == 3:
+        return Workload(_MONITOR_KINDS.get(parts[1], parts[1]), parts[0], parts[2])
+    return Workload("Deployment", parts[0], parts[-1])

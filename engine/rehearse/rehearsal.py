@@ -15,7 +15,8 @@ from typing import IO, Any
 from ..emulator import Emulator
 from ..emulator.cluster import load_with_dump
 from ..journal import read_journal
-from .checks import Intent, before_run, downtime, failed_steps, old_proxies, webhook_overlap
+from .checks import (Intent, before_run, downtime, failed_steps, monitored_workload, old_proxies,
+                     webhook_overlap)
 from .findings import Finding, verdict
 from .timing import Readiness, RolloutRecorder, estimate
 from .view import ClusterView
@@ -122,7 +123,8 @@ def rehearse(playbook: str | Path, source: str | Path | dict, out_dir: Path,
         run={"run_id": run_id, "run_dir": run_dir, "exit_code": code, "status": view.state.status(),
              "failed_step": view.state.failed_step(), "seconds": round(ended - started, 2),
              "confirmations": "answered yes (rehearsal)", "readiness_delay": options.readiness_delay},
-        downtime={k: round(sum((o["end"] or ended) - o["start"] for o in v), 3) for k, v in outages.items()},
+        downtime={str(monitored_workload(k)): round(sum((o["end"] or ended) - o["start"] for o in v), 3)
+                  for k, v in outages.items()},
         estimate=est.as_dict(),
         copy={"objects": len(spec.objects), "nodes": len(spec.nodes), "left_out": dict(spec.skipped)},
         plan=_plan(prepared), not_live=NOT_LIVE.format(source=source), started=started)

@@ -45,7 +45,7 @@ def text(report: Report) -> str:
         lines += ["", f"{f.severity.upper()} {f.code} {f.kind.slug}: {f.message}",
                   f"  objects: {', '.join(f.objects)}", f"  fix: {f.fix}"]
     hit = [(n, d) for n, d in _downtime_rows(report) if d != "none"]
-    lines += ["", f"downtime: {len(report.downtime)} deployment(s) watched, "
+    lines += ["", f"downtime: {len(report.downtime)} workload(s) watched, "
               + (f"{len(hit)} with downtime: " + ", ".join(f"{n} {d}" for n, d in hit) if hit else "none had any")]
     est = report.estimate
     lines.append(f"estimate on the real cluster: {format_duration(est['estimate_seconds'])} "

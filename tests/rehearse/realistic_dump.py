@@ -3,7 +3,8 @@ bench: several hundred objects with managedFields, status, uids, resourceVersion
 generateName; ReplicaSets, pods (with readiness times), endpoints and events; StatefulSets and DaemonSets with
 their pods; CRDs and custom resources of kinds the emulator does not model (cert-manager), custom resources
 whose CRD is not in the dump at all (Prometheus operator ServiceMonitors), built-in kinds it does not model
-(CronJob, Job, NetworkPolicy, PriorityClass), Secrets and a second admission webhook.
+(CronJob, NetworkPolicy, PriorityClass), Secrets, a PodDisruptionBudget that allows a disruption and a
+second admission webhook.
 
 Built from an emulated cluster's state (so Istio's objects are exactly what an install makes), then dressed as
 a real API server returns objects. Deterministic for a given size.
@@ -96,12 +97,6 @@ def _owned_pods(owner: dict, count: int, labels: dict, image: str, ready_s: floa
                "spec": {"containers": [{"name": "main", "image": image,
                                         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}}],
                         "nodeName": f"emulator-worker{'' if i % 3 == 0 else i % 3 + 1}"}}
-        if labels.get("app") == "redis":  # in an injected namespace: it has the old revision's proxy
-            pod["metadata"]["annotations"] = {"sidecar.istio.io/status": '{"containers":["istio-proxy"],'
-                                                                          '"revision":"default"}'}
-            pod["metadata"]["labels"]["istio.io/rev"] = "default"
-            pod["spec"]["containers"].append({"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.19.3",
-                                              "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}})
         _readiness(pod, ready_s + rnd.uniform(-1, 1))
         pods.append(pod)
     return pods
@@ -155,13 +150,19 @@ def _extras(namespaces: list[str], rnd: random.Random) -> list[dict]:
         out.append({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
                     "metadata": {"name": f"{ns}-tls", "namespace": ns},
                     "data": {"tls.crt": "LS0tLS1CRUdJTi==", "tls.key": "LS0tLS1CRUdJTi=="}})
+        out.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                    "metadata": {"name": "frontend", "namespace": ns},
+                    "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "frontend"}}},
+                    "status": {"disruptionsAllowed": 1, "currentHealthy": 2, "desiredHealthy": 1, "expectedPods": 2}})
         out.append({"apiVersion": "batch/v1", "kind": "CronJob",
                     "metadata": {"name": "report", "namespace": ns},
                     "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {
                         "restartPolicy": "OnFailure", "containers": [{"name": "r", "image": "busybox"}]}}}}}})
-    # A StatefulSet in the first namespace and a DaemonSet in kube-system, each with their pods.
+    # A StatefulSet in a namespace outside the mesh and a DaemonSet in kube-system, each with their pods.
+    out.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "data", "labels": {"team": "data"}},
+                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
     sts = {"apiVersion": "apps/v1", "kind": "StatefulSet",
-           "metadata": {"name": "redis", "namespace": namespaces[0], "uid": str(uuid.UUID(int=rnd.getrandbits(128))),
+           "metadata": {"name": "redis", "namespace": "data", "uid": str(uuid.UUID(int=rnd.getrandbits(128))),
                         "labels": {"app": "redis"}},
            "spec": {"replicas": 3, "serviceName": "redis", "selector": {"matchLabels": {"app": "redis"}},
                     "template": {"metadata": {"labels": {"app": "redis"}},

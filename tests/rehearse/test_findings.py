@@ -62,5 +62,6 @@ def test_a_healthy_cluster_has_no_findings_and_the_change_goes(tmp_path):
     report = _rehearse("base", tmp_path)
     assert report.findings == [] and report.verdict == "go"
     assert report.run["exit_code"] == 0 and report.run["status"] == "succeeded"
-    assert report.downtime == {"apps/web": 0, "istio-system/istiod": 0, "istio-system/istiod-1-20-0": 0,
-                               "istio-system/istio-ingressgateway-1-20-0": 0}
+    assert report.downtime == {"Deployment apps/web": 0, "Deployment istio-system/istiod": 0,
+                               "Deployment istio-system/istiod-1-20-0": 0,
+                               "Deployment istio-system/istio-ingressgateway-1-20-0": 0}
