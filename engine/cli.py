@@ -126,7 +126,7 @@ def run(file: str, var: tuple, vars_file: tuple, dry_run: bool, yes: bool, max_p
         context: str | None, kubeconfig: str | None, output: str, emulate: bool, emulate_cluster: str | None,
         snapshot: str | None, server_dry_run: bool, runs_dir: str | None, verbose: bool) -> None:
     """Run a playbook (or with --dry-run, print its plan)."""
-    from .plugins.base import RunOptions
+    from .api import RunOptions
     if snapshot and emulate_cluster:
         raise UsageError("give --emulate-cluster or --snapshot, not both")
     emulate_cluster = emulate_cluster or snapshot
@@ -209,7 +209,7 @@ def show(run_id: str, runs_dir: str | None) -> None:
 def resume(run_id: str, var: tuple, yes: bool, max_parallel: int | None, no_rollback: bool, context: str | None,
            kubeconfig: str | None, output: str, verbose: bool, runs_dir: str | None) -> None:
     """Continue a failed, interrupted or killed run: keep what succeeded, re-check guards, run the rest."""
-    from .plugins.base import RunOptions
+    from .api import RunOptions
     from .runs import Attempt, Presentation, resume_run
     cli_vars, cli_raw = _parse_vars(var)
     options = RunOptions(context=context, kubeconfig=kubeconfig, interactive=sys.stdin.isatty(), assume_yes=yes)
@@ -230,7 +230,7 @@ def resume(run_id: str, var: tuple, yes: bool, max_parallel: int | None, no_roll
 def rollback(run_id: str, var: tuple, yes: bool, context: str | None, kubeconfig: str | None, output: str,
              verbose: bool, runs_dir: str | None) -> None:
     """Undo a run (finished, failed, interrupted or killed): each compensation not yet done, newest first."""
-    from .plugins.base import RunOptions
+    from .api import RunOptions
     from .runs import Presentation, rollback_run
     cli_vars, cli_raw = _parse_vars(var)
     options = RunOptions(context=context, kubeconfig=kubeconfig, interactive=sys.stdin.isatty(), assume_yes=yes)
@@ -243,7 +243,7 @@ def rollback(run_id: str, var: tuple, yes: bool, context: str | None, kubeconfig
 @_var_options
 def validate(file: str, var: tuple, vars_file: tuple) -> None:
     """Check a playbook: schema, plugin arguments, templates, graph and inputs. Runs nothing."""
-    from .plugins.base import RunOptions
+    from .api import RunOptions
     prepared = _prepare(file, var, vars_file, RunOptions(dry_run=True))
     from .reporter import plural
     click.echo(f"{file}: valid — {plural(len(prepared.plan.nodes), 'step')} in "
@@ -258,7 +258,7 @@ def validate(file: str, var: tuple, vars_file: tuple) -> None:
 def graph(file: str, var: tuple, vars_file: tuple, fmt: str) -> None:
     """Print the step graph (Mermaid renders in Markdown viewers; DOT in Graphviz)."""
     from .planview import FORMATS
-    from .plugins.base import RunOptions
+    from .api import RunOptions
     prepared = _prepare(file, var, vars_file, RunOptions(dry_run=True))
     click.echo(FORMATS[fmt](prepared))
 
@@ -268,15 +268,14 @@ def graph(file: str, var: tuple, vars_file: tuple, fmt: str) -> None:
 def plugins(as_json: bool) -> None:
     """List the installed step plugins and their arguments."""
     from .plugins.registry import PluginRegistry
-    registry = PluginRegistry()
-    items = []
-    for name in registry.names():
-        plugin = registry.get(name)
-        items.append({"name": name, "summary": plugin.summary, "schema": plugin.schema, "example": plugin.example})
+    items = PluginRegistry().catalogue()
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return
     for item in items:
+        if "broken" in item:
+            click.echo(f"{item['name']}: BROKEN — {item['broken']}")
+            continue
         click.echo(f"{item['name']}: {item['summary']}")
         props = item["schema"].get("properties", {})
         required = set(item["schema"].get("required", []))

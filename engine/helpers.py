@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .plugins.base import RunOptions
+from .api import RunOptions
 
 # Names templates may use beyond inputs and vars; `validate` checks templates against these.
 HELPER_NAMES = frozenset({"template_file", "template", "pods", "namespaces", "k8s_get", "revisions"})

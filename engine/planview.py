@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from .errors import PlaybookError
 from .graph import Node
-from .plugins.base import RunOptions
+from .api import RunOptions
+from .invoke import Invoker
 from .prepare import Prepared
 from .render import Placeholder
 from .reporter import format_inputs, plural
@@ -42,10 +43,11 @@ def node_view(prepared: Prepared, node: Node, options: RunOptions) -> NodeView:
     spec = node.spec
     scope = prepared.scope(steps=Placeholder("steps"), locals=node.locals)
     plugin = prepared.plugins.get(spec.uses or "")
-    raw_keys = set(getattr(plugin, "raw_args", ()))
+    invoker = Invoker(prepared.renderer, options, run_dir=None, mask=prepared.inputs.mask)
+    args = None
     try:
-        args = {k: (v if k in raw_keys else prepared.renderer.render(v, scope)) for k, v in spec.args.items()}
-        action = plugin.describe(args, options)
+        args = invoker.render_args(plugin, spec.args, scope, check=False)
+        action = invoker.describe(plugin, args, node.key)
     except (PlaybookError, TypeError, ValueError) as err:
         action = f"<cannot describe yet: {err}>"
     guards = [f.group.when for f in node.frame.chain() if f.group is not None and f.group.when is not None]
@@ -62,16 +64,15 @@ def node_view(prepared: Prepared, node: Node, options: RunOptions) -> NodeView:
     if spec.rollback is not None:
         rb_plugin = prepared.plugins.get(spec.rollback.uses)
         try:
-            rollback = rb_plugin.describe(prepared.renderer.render(spec.rollback.args, scope), options)
+            rollback = invoker.describe(rb_plugin, invoker.render_args(rb_plugin, spec.rollback.args, scope,
+                                                                       check=False), node.key)
         except (PlaybookError, TypeError, ValueError) as err:
             rollback = f"<cannot describe yet: {err}>"
-    else:
-        natural = getattr(plugin, "describe_natural_rollback", None)
-        if natural is not None:
-            try:
-                rollback = natural(args, options)
-            except (PlaybookError, TypeError, ValueError, NameError):
-                rollback = None
+    elif args is not None:
+        try:
+            rollback = invoker.describe_undo(plugin, args, None, node.key)
+        except (PlaybookError, TypeError, ValueError, NameError):
+            rollback = None
     title = spec.name or spec.id
     if spec.name and "{" in spec.name:
         title = str(prepared.renderer.render(spec.name, scope))

@@ -16,8 +16,8 @@ from .graph import Frame, Plan, build_plan
 from .helpers import HELPER_NAMES, template_helpers
 from .inputs import ResolvedInputs, resolve_inputs
 from .masking import masked_error
-from .model import Action, Playbook, StepSpec, load_playbook
-from .plugins.base import RunOptions
+from .model import Playbook, StepSpec, load_playbook
+from .api import RunOptions
 from .plugins.registry import PluginRegistry
 from .render import RUNTIME_NAMES, Placeholder, Renderer, Scope
 from .schema import line_at, problems_for, validator_for
@@ -93,6 +93,14 @@ def _prerequisites(playbook: Playbook, registry: PluginRegistry, options: RunOpt
     return out
 
 
+def _raw_args(registry: PluginRegistry, uses: str) -> tuple[str, ...]:
+    """The plugin's declared raw (unrendered) keys; none when the plugin is unknown or broken (reported)."""
+    try:
+        return registry.get(uses).raw_args
+    except ValidationError:
+        return ()
+
+
 def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Renderer, options: RunOptions) -> None:
     """Plugin arguments, template syntax and names; every problem reported at once."""
     file = playbook.file
@@ -127,7 +135,7 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
         raw = spec.raw
         if spec.uses:
             problems += _plugin_problems(spec, spec.uses, spec.args, file, registry, ("with",), options)
-            plugin_raw = getattr(registry.get(spec.uses), "raw_args", ()) if spec.uses in registry else ()
+            plugin_raw = _raw_args(registry, spec.uses)
             for key, value in spec.args.items():
                 names_ok(spec, value, f"with.{key}", line_at(raw, ("with", key)), expression=key in plugin_raw)
         if spec.rollback:
@@ -195,12 +203,3 @@ def prepare(path: str | Path, *, cli_vars: dict[str, Any] | None = None, cli_raw
         raise masked_error(err, inputs.masker) from None
     return Prepared(playbook=playbook, inputs=inputs, plan=plan, renderer=renderer, plugins=registry,
                     options=options, helpers=helpers)
-
-
-def rollback_action(prepared: Prepared, spec: StepSpec, args: dict | None, outcome: Any) -> Action | None:
-    """The step's own rollback, else the one its plugin proposes for what it did."""
-    if spec.rollback is not None:
-        return spec.rollback
-    if spec.uses and args is not None and outcome is not None:
-        return prepared.plugins.get(spec.uses).natural_rollback(args, outcome)
-    return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .graph import Frame
-from .plugins.base import Outcome
+from .api import Outcome
 
 PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, ROLLED_BACK, NOT_RUN = (
     "pending", "running", "succeeded", "failed", "skipped", "rolled_back", "not_run")

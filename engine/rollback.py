@@ -1,77 +1,123 @@
-"""Undoing what a run did: the rollback actions of started steps, in reverse start order, past failures.
+"""Undoing what a run did: the compensations of started steps, in reverse start order, past failures.
 
 Like a teardown list: a step goes on the list when it starts, so a step that failed half-way is undone too
-(rollback actions must therefore be idempotent). One failing rollback is reported and the rest still run.
+(rollback actions must therefore be idempotent). A step is undone by the `rollback:` its author wrote (a
+template, rendered once, here) or else by its plugin's `undo` hook given what the forward step returned
+(data, never rendered). One failing or raising compensation is reported and the rest still run.
 """
 from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Callable, Mapping
 
+from .api import Outcome, StepContext
 from .errors import PlaybookError
 from .events import Event
-from .plugins.base import Outcome, StepContext
-from .results import ROLLED_BACK
+from .graph import Node
+from .invoke import Invoker
+from .prepare import Prepared
+from .render import Scope
+from .results import ROLLED_BACK, StepResult
 
-if TYPE_CHECKING:
-    from .runner import Runner
+
+@dataclass
+class Compensation:
+    """How one started step is undone: the plugin, what it will do (for the log) and the call itself."""
+
+    uses: str
+    description: str
+    timeout: float | None
+    call: Callable[[StepContext], Outcome]
 
 
-def roll_back(runner: "Runner", started: list[str], abandon: threading.Event) -> tuple[list[str], list[str]]:
-    """Run rollbacks for `started` (in start order) backwards; returns (rolled back, failed) keys."""
-    done: list[str] = []
-    failed: list[str] = []
-    prepared = runner.prepared
-    for key in reversed(started):
-        node = prepared.plan.nodes[key]
-        result = runner.results[key]
+class Rollback:
+    """The compensations of one run's steps, and running them."""
+
+    def __init__(self, prepared: Prepared, invoker: Invoker, results: Mapping[str, StepResult], *,
+                 emit: Callable[[Event], None], scope_for: Callable[[Node], Scope]) -> None:
+        self.prepared = prepared
+        self.invoker = invoker
+        self.results = results
+        self.emit = emit
+        self.scope_for = scope_for
+
+    def has_undo(self, key: str) -> bool:
+        """Whether the step has a compensation (its own `rollback:`, or an undo its plugin knows)."""
+        node = self.prepared.plan.nodes[key]
+        if node.spec.rollback is not None:
+            return True
         try:
-            action = runner.rollback_for(node, result)
-        except PlaybookError as err:
-            action, error = None, str(err)
-            runner.emit(Event("rollback_failed", key, {"message": error}))
-            result.rollback, result.rollback_message = "failed", error
-            failed.append(key)
-            continue
-        if action is None:
-            continue
-        if abandon.is_set():
-            runner.emit(Event("rollback_abandoned", key, {}))
-            result.rollback, result.rollback_message = "failed", "abandoned"
-            failed.append(key)
-            continue
-        plugin = prepared.plugins.get(action.uses)
-        scope = runner.scope_for(node)
-        try:
-            args = prepared.renderer.render(action.args, scope)
-            description = plugin.describe(args, runner.options)
-        except PlaybookError as err:
-            runner.emit(Event("rollback_failed", key, {"message": f"cannot render rollback: {err}"}))
-            result.rollback, result.rollback_message = "failed", str(err)
-            failed.append(key)
-            continue
-        timeout = action.timeout or node.spec.timeout
-        runner.emit(Event("rollback_started", key, {"uses": action.uses, "action": runner.mask(description)}))
-        if abandon.is_set():  # e.g. the journal could not record the start: do not act unrecorded
-            result.rollback, result.rollback_message = "failed", "abandoned"
-            failed.append(key)
-            continue
-        ctx = StepContext(key=key, timeout=timeout, cancel=abandon, run_dir=runner.run_dir, options=runner.options,
-                          emit=runner.output_emitter(key), evaluate=lambda e: prepared.renderer.evaluate(e, scope),
-                          mask=runner.mask, deadline=time.time() + timeout if timeout else None)
-        started_at = time.time()
-        try:
-            outcome = plugin.run(args, ctx)
-        except PlaybookError as err:
-            outcome = Outcome(ok=False, message=str(err))
-        data = {"message": runner.mask(outcome.message), "rc": outcome.rc, "duration": time.time() - started_at}
-        if outcome.ok:
-            result.status, result.rollback = ROLLED_BACK, "succeeded"
-            runner.emit(Event("rollback_succeeded", key, data))
-            done.append(key)
-        else:
-            result.rollback, result.rollback_message = "failed", outcome.message
-            runner.emit(Event("rollback_failed", key, data))
-            failed.append(key)
-    return done, failed
+            return self._natural(node, self.results.get(key)) is not None
+        except PlaybookError:
+            return True  # let the rollback itself report what is wrong
+
+    def compensation(self, node: Node) -> Compensation | None:
+        """The step's compensation, ready to call; None when it has none. Raises PlaybookError."""
+        spec = node.spec
+        if spec.rollback is not None:
+            action = spec.rollback
+            plugin = self.prepared.plugins.get(action.uses)
+            try:
+                args = self.invoker.render_args(plugin, action.args, self.scope_for(node), check=False)
+            except PlaybookError as err:
+                raise PlaybookError(f"cannot render rollback: {err}") from None
+            description = self.invoker.describe(plugin, args, node.key)
+            return Compensation(action.uses, description, action.timeout or spec.timeout,
+                                lambda ctx: self.invoker.run(plugin, args, ctx))
+        return self._natural(node, self.results.get(node.key))
+
+    def _natural(self, node: Node, result: StepResult | None) -> Compensation | None:
+        spec = node.spec
+        if not spec.uses or result is None or result.args is None or result.outcome is None:
+            return None
+        plugin = self.prepared.plugins.get(spec.uses)
+        args, done = result.args, result.outcome
+        description = self.invoker.describe_undo(plugin, args, done, node.key)
+        if description is None:
+            return None
+        return Compensation(spec.uses, description, spec.timeout,
+                            lambda ctx: self.invoker.undo(plugin, args, done, ctx))
+
+    def run(self, started: list[str], abandon: threading.Event) -> tuple[list[str], list[str]]:
+        """Undo `started` (in start order) backwards; returns (rolled back, failed) keys."""
+        done: list[str] = []
+        failed: list[str] = []
+        mask = self.invoker.mask
+        for key in reversed(started):
+            node = self.prepared.plan.nodes[key]
+            result = self.results[key]
+            try:
+                comp = self.compensation(node)
+            except PlaybookError as err:
+                message = mask(str(err))
+                self.emit(Event("rollback_failed", key, {"message": message}))
+                result.rollback, result.rollback_message = "failed", message
+                failed.append(key)
+                continue
+            if comp is None:
+                continue
+            if abandon.is_set():
+                self.emit(Event("rollback_abandoned", key, {}))
+                result.rollback, result.rollback_message = "failed", "abandoned"
+                failed.append(key)
+                continue
+            self.emit(Event("rollback_started", key, {"uses": comp.uses, "action": mask(comp.description)}))
+            if abandon.is_set():  # e.g. the journal could not record the start: do not act unrecorded
+                result.rollback, result.rollback_message = "failed", "abandoned"
+                failed.append(key)
+                continue
+            ctx = self.invoker.context(key, self.scope_for(node), timeout=comp.timeout, cancel=abandon)
+            started_at = time.time()
+            outcome = comp.call(ctx)
+            data = {"message": mask(outcome.message), "rc": outcome.rc, "duration": time.time() - started_at}
+            if outcome.ok:
+                result.status, result.rollback = ROLLED_BACK, "succeeded"
+                self.emit(Event("rollback_succeeded", key, data))
+                done.append(key)
+            else:
+                result.rollback, result.rollback_message = "failed", outcome.message
+                self.emit(Event("rollback_failed", key, data))
+                failed.append(key)
+        return done, failed

@@ -15,13 +15,12 @@ from .errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROLLBACK_FAILE
                      PlaybookError)
 from .events import Event, EventSink
 from .graph import Frame, Node
-from .model import Action
-from .plugins.base import Outcome, RunOptions, StepContext
-from .prepare import Prepared, rollback_action
+from .api import Outcome, RunOptions
+from .invoke import Invoker, PluginFault
+from .prepare import Prepared
 from .render import Scope
 from .results import (FAILED, NOT_RUN, PENDING, RUNNING, SKIPPED, SUCCEEDED, RunSummary, StepResult, StepsView)
-from .rollback import roll_back
-from .schema import problems_for, validator_for
+from .rollback import Rollback
 
 # Asked when a step needs confirmation: True yes, False no (skip), None cannot ask (stop the run).
 ConfirmFn = Callable[[str], "bool | None"]
@@ -56,6 +55,11 @@ class Runner:
         self.journal_error: JournalError | None = None
         self._frame_gate: dict[int, tuple[str, str]] = {}
         self._emit_lock = threading.Lock()
+        self.invoker = Invoker(prepared.renderer, self.options, run_dir=run_dir, file=prepared.playbook.file,
+                               mask=self.mask, output=self.output_emitter)
+        self.rollback = Rollback(prepared, self.invoker, self.results, emit=self.emit, scope_for=self.scope_for)
+        # Arguments rendered when a step starts (for its description), used by its first attempt.
+        self._first_args: dict[str, dict] = {}
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -89,9 +93,6 @@ class Runner:
     def interrupt(self) -> None:
         """Stop starting steps and cancel running ones; the run then rolls back."""
         self.cancel.set()
-
-    def rollback_for(self, node: Node, result: StepResult) -> Action | None:
-        return rollback_action(self.prepared, node.spec, result.args, result.outcome)
 
     # -- gates -----------------------------------------------------------------------------------
 
@@ -129,7 +130,6 @@ class Runner:
         result = self.results[node.key]
         plugin = self.prepared.plugins.get(spec.uses or "")
         renderer = self.prepared.renderer
-        raw_keys = set(getattr(plugin, "raw_args", ()))
         scope = self.scope_for(node)
         until_budget = (spec.timeout or UNTIL_DEFAULT_TIMEOUT) if spec.until is not None else None
         until_deadline = time.time() + until_budget if until_budget else None
@@ -137,20 +137,19 @@ class Runner:
         while True:
             result.attempts += 1
             try:
-                args = {k: (v if k in raw_keys else renderer.render(v, scope)) for k, v in spec.args.items()}
+                args = self._first_args.pop(node.key, None)
+                if args is None:
+                    args = self.invoker.render_args(plugin, spec.args, scope)
                 result.args = args
-                bad = problems_for(args, validator_for(plugin.schema), file=self.prepared.playbook.file)
-                if bad:
-                    raise PlaybookError(problems=bad)
+            except PlaybookError as err:
+                outcome = Outcome(ok=False, message=str(err).replace("\n", "; "))
+            else:
                 deadline = time.time() + spec.timeout if spec.timeout else None
                 if until_deadline is not None:
                     deadline = min(deadline or until_deadline, until_deadline)
-                ctx = StepContext(key=node.key, timeout=spec.timeout, cancel=self.cancel, run_dir=self.run_dir,
-                                  options=self.options, emit=self.output_emitter(node.key),
-                                  evaluate=lambda e: renderer.evaluate(e, scope), mask=self.mask, deadline=deadline)
-                outcome = plugin.run(args, ctx)
-            except PlaybookError as err:
-                outcome = Outcome(ok=False, message=str(err).replace("\n", "; "))
+                ctx = self.invoker.context(node.key, scope, timeout=spec.timeout, cancel=self.cancel,
+                                           deadline=deadline)
+                outcome = self.invoker.run(plugin, args, ctx)
             result.outcome = outcome
             if outcome.ok and spec.until is not None:
                 result.status = SUCCEEDED  # so the expression can read steps.<self>
@@ -199,16 +198,18 @@ class Runner:
         self.emit(Event("step_succeeded" if result.status == SUCCEEDED else "step_failed", key, data))
 
     def _describe(self, node: Node) -> tuple[str, float | None]:
-        """What the step will do, one line, and how long it will take when known (a soak)."""
+        """What the step will do, one line, and how long it will take when known (a soak), for its
+        `step_started` event; renders the first attempt's arguments."""
         try:
             plugin = self.prepared.plugins.get(node.spec.uses or "")
-            raw_keys = set(getattr(plugin, "raw_args", ()))
-            scope = self.scope_for(node)
-            args = {k: (v if k in raw_keys else self.prepared.renderer.render(v, scope))
-                    for k, v in node.spec.args.items()}
-            return self.mask(plugin.describe(args, self.options)), plugin.expected_duration(args)
+            args = self.invoker.render_args(plugin, node.spec.args, self.scope_for(node))
+            self._first_args[node.key] = args
+            expected = self.invoker.expected_duration(plugin, args, node.key)
+            return self.mask(self.invoker.describe(plugin, args, node.key)), expected
+        except PluginFault as err:
+            return f"<cannot describe: {err}>", None
         except PlaybookError:
-            return "", None
+            return "", None  # the step's own attempt reports why its arguments do not render
 
     def _title(self, node: Node) -> str | None:
         """The step's `name`, rendered (names often carry `{{ item }}`)."""
@@ -328,7 +329,7 @@ class Runner:
     def roll_back_started(self) -> RunSummary:
         """Only undo: run the compensations of `started` (from an earlier attempt) in reverse start order."""
         self.emit(Event("rollback_begun", None, {"steps": len(self.started)}))
-        rolled, rb_failed = roll_back(self, self.started, self.abandon)
+        rolled, rb_failed = self.rollback.run(self.started, self.abandon)
         code = EXIT_ROLLBACK_FAILED if rb_failed else EXIT_OK
         reason = "rollback_failed" if rb_failed else "rolled_back"
         self.emit(Event("run_finished", None, {"exit_code": code, "reason": reason, "failed": [],
@@ -344,7 +345,7 @@ class Runner:
         rb_failed: list[str] = []
         if stop in ("failed", "interrupted") and not self.no_rollback:
             self.emit(Event("rollback_begun", None, {"steps": len(self.started)}))
-            rolled, rb_failed = roll_back(self, self.started, self.abandon)
+            rolled, rb_failed = self.rollback.run(self.started, self.abandon)
         if stop is None:
             code, reason = EXIT_OK, "succeeded"
         elif stop == "stopped":

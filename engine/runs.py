@@ -21,7 +21,7 @@ from .errors import EXIT_OK, JournalError, PlaybookError, UsageError
 from .events import Event, Fanout
 from .journal import (MASK, PLAYBOOK, JournalSink, JournalView, RunsLock, RunState, lock_holder, mask_inputs,
                       plan_fingerprints, read_journal)
-from .plugins.base import Outcome, RunOptions
+from .api import Outcome, RunOptions
 from .results import PENDING, SUCCEEDED, RunSummary, StepResult
 
 NOTIFY_VAR = "notify_webhook"
@@ -529,10 +529,8 @@ def rollback_run(runs_dir: Path, ref: str, *, cli_vars: dict[str, Any], cli_raw:
 
 
 def _has_rollback(prepared: Any, key: str, result: StepResult | None) -> bool:
-    from .prepare import rollback_action
-    node = prepared.plan.nodes[key]
-    try:
-        return rollback_action(prepared, node.spec, result.args if result else None,
-                               result.outcome if result else None) is not None
-    except PlaybookError:
-        return True  # let the rollback itself report what is wrong
+    from .invoke import Invoker
+    from .rollback import Rollback
+    invoker = Invoker(prepared.renderer, prepared.options, run_dir=None, mask=prepared.inputs.mask)
+    results = {key: result} if result is not None else {}
+    return Rollback(prepared, invoker, results, emit=lambda e: None, scope_for=lambda n: prepared.scope()).has_undo(key)

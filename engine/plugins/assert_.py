@@ -1,7 +1,7 @@
 """`assert`: every expression must hold, else the step fails with the message."""
 from __future__ import annotations
 
-from .base import Outcome, RunOptions, StepContext, StepPlugin
+from ..api import Outcome, RunOptions, StepContext, StepPlugin
 
 
 class AssertPlugin(StepPlugin):

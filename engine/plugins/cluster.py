@@ -12,11 +12,8 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..errors import PlaybookError
-from ..execute import Completed, run_process
-from ..kube import Kube, target_for
-from ..model import Action
-from .base import Outcome, RunOptions, StepContext, StepPlugin, shell_line, to_arg
+from ..api import (Completed, Kube, Outcome, PlaybookError, RunOptions, StepContext, StepPlugin, ValidationError,
+                   forms_message, kube_client, shell_line, to_arg)
 
 # Flags whose value is a credential: shown as *** in plans, logs and the journal.
 _SECRET_FLAG = re.compile(r"^--?(token|password|client-key-data|client-certificate-data|kube-token|"
@@ -93,8 +90,13 @@ class ClusterTool(StepPlugin):
         return Invocation([to_arg(a) for a in items])
 
     def before(self, args: dict, ctx: StepContext) -> dict[str, Any]:
-        """Record what is needed to undo the step, before it changes anything; returns outputs."""
+        """Record what is needed to undo the step, before it changes anything; returns outputs (an `undo`
+        entry holds the arguments of the tool's own form that undoes the step)."""
         return {}
+
+    def plan_undo(self, args: dict, options: RunOptions) -> str | None:
+        """What the undo of this form will be, said before anything ran (plans); None if it has none."""
+        return None
 
     # -- shared ------------------------------------------------------------------------------------
 
@@ -150,7 +152,7 @@ class ClusterTool(StepPlugin):
 
     def kube(self, args: dict, options: RunOptions) -> Kube:
         """A client for the same cluster the tool talks to."""
-        return Kube(target_for(options, args.get("kubeconfig"), args.get("context")))
+        return kube_client(options, args.get("kubeconfig"), args.get("context"))
 
     def run(self, args: dict, ctx: StepContext) -> Outcome:
         form = self.form(args)
@@ -169,12 +171,25 @@ class ClusterTool(StepPlugin):
         outcome.outputs["form"] = form
         return outcome
 
-    def natural_rollback(self, args: dict, outcome: Outcome) -> Action | None:
-        undo = outcome.outputs.get("undo")
+    def describe_undo(self, args: dict, done: Outcome | None, options: RunOptions) -> str | None:
+        if done is None:
+            return self.plan_undo(args, options)
+        undo = self.undo_args(args, done)
+        return None if undo is None else self.describe(undo, options)
+
+    def undo(self, args: dict, done: Outcome, ctx: StepContext) -> Outcome:
+        undo = self.undo_args(args, done)
+        if undo is None:
+            return Outcome(ok=True, message="nothing to undo")
+        return self.run(undo, ctx)
+
+    def undo_args(self, args: dict, done: Outcome) -> dict | None:
+        """The undoing form's arguments, as `before` saved them (data: never rendered), on the same cluster."""
+        undo = done.outputs.get("undo")
         if not undo:
             return None
         keep = {k: args[k] for k in ("context", "kubeconfig") if k in args}
-        return Action(uses=self.name, args={**undo, **keep})
+        return {**undo, **keep}
 
 
 def exactly_one(forms: tuple[str, ...]) -> list[dict]:
@@ -183,15 +198,10 @@ def exactly_one(forms: tuple[str, ...]) -> list[dict]:
 
 
 def raise_form_error(plugin: str, forms: tuple[str, ...], given: list[str]) -> None:
-    from ..errors import ValidationError
-    from ..schema import forms_message
     raise ValidationError(f"{plugin}: {forms_message(forms, given)}")
 
 
 def tool_query(plugin: ClusterTool, args: dict, ctx: StepContext, tool_args: list[str],
                stdin: str | None = None) -> Completed:
     """Run the tool read-only with the step's connection flags, quietly, within the step's budget."""
-    argv = [plugin.program(ctx.options), *plugin.connection(args, ctx.options), *tool_args]
-    budget = ctx.remaining()
-    return run_process(argv, timeout=min(budget, 60.0) if budget else 60.0, cancel=ctx.cancel,
-                       env=ctx.child_env(), stdin=stdin)
+    return ctx.query([plugin.program(ctx.options), *plugin.connection(args, ctx.options), *tool_args], stdin=stdin)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shutil
 
-from .base import Outcome, RunOptions, StepContext, StepPlugin, shell_line, to_arg
+from ..api import Outcome, RunOptions, StepContext, StepPlugin, shell_line, to_arg
 
 
 class CommandPlugin(StepPlugin):

@@ -1,7 +1,7 @@
 """`echo`: write a message to the log (and to `steps.<id>.stdout`)."""
 from __future__ import annotations
 
-from .base import Outcome, RunOptions, StepContext, StepPlugin
+from ..api import Outcome, RunOptions, StepContext, StepPlugin
 
 
 class EchoPlugin(StepPlugin):

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .base import Outcome, RunOptions, StepContext, to_arg
+from ..api import Outcome, RunOptions, StepContext, to_arg
 from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, exactly_one, tool_query
 
 RELEASE = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "description": "Release name."}
@@ -112,7 +112,7 @@ class HelmPlugin(ClusterTool):
             return Invocation(["rollback", str(spec["release"]), str(spec["revision"]), *self._ns(spec)])
         return super().invocation(args, options)
 
-    def describe_natural_rollback(self, args: dict, options: RunOptions) -> str | None:
+    def plan_undo(self, args: dict, options: RunOptions) -> str | None:
         form = self.form(args)
         if form == "install":
             spec = args["install"]

@@ -12,8 +12,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from ..durations import format_duration, parse_duration
-from .base import Outcome, RunOptions, StepContext, StepPlugin
+from ..api import Outcome, RunOptions, StepContext, StepPlugin, format_duration, parse_duration
 from .wait import DURATION
 
 _SECRET_HEADER = re.compile(r"^(authorization|proxy-authorization|x-api-key|cookie|x-auth-token)$", re.IGNORECASE)

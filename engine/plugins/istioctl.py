@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .base import Outcome, RunOptions, StepContext, to_arg
+from ..api import Outcome, RunOptions, StepContext, to_arg
 from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, exactly_one
 
 REVISION = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
@@ -105,7 +105,7 @@ class IstioctlPlugin(ClusterTool):
             return Invocation(["tag", "remove", str(args["tag_remove"]["tag"]), "-y", *self._ns_flag(args)])
         return super().invocation(args, options)
 
-    def describe_natural_rollback(self, args: dict, options: RunOptions) -> str | None:
+    def plan_undo(self, args: dict, options: RunOptions) -> str | None:
         form = self.form(args)
         if form == "install":
             rev = args["install"]["revision"]

@@ -14,10 +14,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ValidationError
-from ..execute import run_process
-from ..render import is_placeholder
-from .base import Outcome, RunOptions, StepContext, shell_line
+from ..api import Outcome, RunOptions, StepContext, ValidationError, is_placeholder, run_process, shell_line
 from .cluster import ARGS_SCHEMA, CONNECTION_SCHEMA, ClusterTool, Invocation, exactly_one, mask_argv, tool_query
 
 MANIFEST = {"type": ["string", "object", "array"], "oneOf": [{"type": "string", "minLength": 1}, {"type": "object"},
@@ -168,7 +165,7 @@ class KubectlPlugin(ClusterTool):
                 line = "nothing to undo"
         return line
 
-    def describe_natural_rollback(self, args: dict, options: RunOptions) -> str | None:
+    def plan_undo(self, args: dict, options: RunOptions) -> str | None:
         form = self.form(args)
         if form == "apply":
             what = str(args["apply"]) if is_placeholder(args["apply"]) else _plural_note(manifest_objects(args["apply"]))

@@ -11,8 +11,7 @@ import threading
 import time
 from typing import IO
 
-from ..durations import format_duration, parse_duration
-from .base import Outcome, RunOptions, StepContext, StepPlugin
+from ..api import Outcome, RunOptions, StepContext, StepPlugin, format_duration, parse_duration
 from .wait import DURATION
 
 YES = ("y", "yes")

@@ -12,8 +12,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from ..durations import format_duration, parse_duration
-from .base import Outcome, RunOptions, StepContext, StepPlugin
+from ..api import Outcome, RunOptions, StepContext, StepPlugin, format_duration, parse_duration
 from .http import masked_headers
 from .wait import DURATION
 

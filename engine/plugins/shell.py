@@ -1,7 +1,7 @@
 """`shell`: run a script through /bin/sh. The explicit opt-in to a shell; templated values are quoted by you."""
 from __future__ import annotations
 
-from .base import Outcome, RunOptions, StepContext, StepPlugin
+from ..api import Outcome, RunOptions, StepContext, StepPlugin
 
 
 class ShellPlugin(StepPlugin):

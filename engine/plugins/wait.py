@@ -7,10 +7,9 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..durations import PATTERN, format_duration, parse_duration
-from ..errors import ValidationError
-from ..schema import forms_message
-from .base import Outcome, RunOptions, StepContext, StepPlugin, shell_line, to_arg
+from ..api import DURATION_PATTERN as PATTERN
+from ..api import (Outcome, RunOptions, StepContext, StepPlugin, ValidationError, format_duration, forms_message,
+                   parse_duration, shell_line, to_arg)
 
 DURATION = {"type": ["number", "string"], "oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": PATTERN}]}
 CONDITIONS = ("duration", "rollout", "pods", "exists", "gone", "jsonpath", "command")
@@ -122,7 +121,7 @@ def judge_presence(ref: str, want: bool) -> Callable[[dict[str, dict]], tuple[bo
 
 
 def judge_jsonpath(ref: str, expr: str, equals: Any) -> Callable[[dict[str, dict]], tuple[bool, str]]:
-    from ..kube import jsonpath, jsonpath_text
+    from ..api import jsonpath, jsonpath_text
 
     def judge(objects: dict[str, dict]) -> tuple[bool, str]:
         if not objects:
@@ -227,8 +226,8 @@ class WaitPlugin(StepPlugin):
         return self._watch(cond, args, ctx, deadline, seconds)
 
     def _watch(self, cond: str, args: dict, ctx: StepContext, deadline: float, seconds: float) -> Outcome:
-        from ..kube import Kube, KubeError, split_ref, target_for, watch_until
-        kube = Kube(target_for(ctx.options, args.get("kubeconfig"), args.get("context")))
+        from ..api import KubeError, kube_client, split_ref, watch_until
+        kube = kube_client(ctx.options, args.get("kubeconfig"), args.get("context"))
         ns = args.get("namespace") or "default"
         selector = None
         field = None
@@ -265,7 +264,7 @@ class WaitPlugin(StepPlugin):
                        message=f"timed out after {format_duration(seconds)}: {text or 'nothing seen yet'}")
 
     def _until_command(self, args: dict, ctx: StepContext, deadline: float, seconds: float) -> Outcome:
-        from ..execute import run_process
+        from ..api import run_process
         argv = [to_arg(a) for a in args["command"]]
         interval = parse_duration(args.get("interval", 2))
         tries = 0
