@@ -98,7 +98,10 @@ def _confirm_fn(yes: bool):
             return True
         if not sys.stdin.isatty():
             return None
-        return click.confirm(prompt, default=False)
+        try:
+            return click.confirm(prompt, default=False)
+        except click.Abort:  # Ctrl-C or Ctrl-D at the prompt: an interrupt, which rolls back
+            raise KeyboardInterrupt from None
     return ask
 
 

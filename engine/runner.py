@@ -22,7 +22,8 @@ from .render import Scope
 from .results import (FAILED, NOT_RUN, PENDING, RUNNING, SKIPPED, SUCCEEDED, RunSummary, StepResult, StepsView)
 from .rollback import Rollback
 
-# Asked when a step needs confirmation: True yes, False no (skip), None cannot ask (stop the run).
+# Asked when a step needs confirmation: True yes, False no (skip), None cannot ask (stop the run). It may
+# raise KeyboardInterrupt or EOFError (Ctrl-C, Ctrl-D at the prompt): the run is then interrupted.
 ConfirmFn = Callable[[str], "bool | None"]
 UNTIL_DEFAULT_TIMEOUT = 300.0
 
@@ -52,6 +53,7 @@ class Runner:
                 if result.status == SUCCEEDED:
                     self.kept.add(key)
         self.started: list[str] = [k for k in (started or []) if k in self.results]
+        self.prompting = False  # a confirmation prompt is waiting for the person (see `interrupt`)
         self.journal_error: JournalError | None = None
         self._frame_gate: dict[int, tuple[str, str]] = {}
         self._emit_lock = threading.Lock()
@@ -91,8 +93,14 @@ class Runner:
         return self.prepared.scope(steps=StepsView(frame, self.results), locals=frame.locals)
 
     def interrupt(self) -> None:
-        """Stop starting steps and cancel running ones; the run then rolls back."""
+        """Stop starting steps and cancel running ones; the run then rolls back.
+
+        Called from a signal handler: a confirmation prompt waiting for input in this (main) thread is ended
+        with KeyboardInterrupt, which `_decide` turns into the interrupt it is.
+        """
         self.cancel.set()
+        if self.prompting and threading.current_thread() is threading.main_thread():
+            raise KeyboardInterrupt
 
     # -- gates -----------------------------------------------------------------------------------
 
@@ -116,7 +124,14 @@ class Runner:
         # A prompt that renders empty asks nothing: `confirm: "{{ 'Go?' if item.confirm else '' }}"` makes it optional.
         prompt = str(renderer.render(confirm, scope)).strip() if confirm else ""
         if prompt:
-            answer = self.confirm(prompt)
+            try:
+                self.prompting = True
+                answer = self.confirm(prompt)
+            except (KeyboardInterrupt, EOFError):
+                self.cancel.set()
+                return "interrupted", f"interrupted at the prompt: {prompt}"
+            finally:
+                self.prompting = False
             if answer is None:
                 return "stop", f"needs confirmation: {prompt}"
             if not answer:
@@ -264,6 +279,9 @@ class Runner:
                     if decision == "stop":
                         stop = "stopped"
                         self.emit(Event("run_stopped", key, {"reason": self.mask(reason)}))
+                        break
+                    if decision == "interrupted":
+                        stop = "interrupted"
                         break
                     result.status, result.started = RUNNING, time.time()
                     if key in self.started:  # started in an earlier attempt: its rollback still runs once
