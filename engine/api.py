@@ -24,7 +24,8 @@ from .durations import PATTERN as DURATION_PATTERN
 from .durations import format_duration, parse_duration
 from .errors import PlaybookError, ValidationError
 from .execute import Completed, run_process
-from .kube import Kube, KubeError, NotFound, jsonpath, jsonpath_text, split_ref, target_for, watch_until
+from .jsonpath import jsonpath, jsonpath_text
+from .kube import Kube, KubeError, NotFound, split_ref, target_for, watch_until
 from .render import is_placeholder
 from .schema import forms_message
 

@@ -1,24 +1,87 @@
-"""Template helpers beyond Jinja's own: cluster look-ups and the like, provided per run.
+"""Template look-ups beyond Jinja's own: the registry of names templates may call, built-in and from plugins.
 
-`template_file` and `template` are part of the renderer. Cluster look-ups (`pods`, `namespaces`,
-`k8s_get`, `revisions`) come from `engine.kube` and connect lazily, on first use.
+`template_file` and `template` are part of the renderer. The cluster look-ups (`pods`, `namespaces`,
+`k8s_get`, `revisions`) are built in and share one lazily connected client per run. A plugin package adds
+look-ups through the `playbook.lookups` entry-point group (`engine.api.Lookup`): each is a factory called
+once per run with the run's options. A look-up whose package is broken fails when a template calls it,
+with a message naming it; the others keep working.
 """
 from __future__ import annotations
 
+import threading
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Callable
 
-from .api import RunOptions
+from .api import LOOKUP_GROUP, RunOptions
+from .errors import TemplateError
+from .istio_views import Named, namespace_view, pod_view, revision_views
+from .kube import Kube, target_for
 
-# Names templates may use beyond inputs and vars; `validate` checks templates against these.
-HELPER_NAMES = frozenset({"template_file", "template", "pods", "namespaces", "k8s_get", "revisions"})
+RENDERER_NAMES = frozenset({"template_file", "template"})
+CLUSTER_LOOKUPS = ("pods", "namespaces", "k8s_get", "revisions")
 
 
-def template_helpers(options: RunOptions) -> dict[str, Callable[..., Any]]:
-    """The helper functions for one run."""
-    helpers: dict[str, Callable[..., Any]] = {}
-    try:
-        from . import kube
-    except ImportError:  # the cluster seam is optional for playbooks that touch no cluster
+def cluster_lookups(options: RunOptions) -> dict[str, Callable[..., Any]]:
+    """`pods`, `namespaces`, `k8s_get`, `revisions` for one run; they connect on first use."""
+    holder: dict[str, Kube] = {}
+    lock = threading.Lock()
+
+    def kube() -> Kube:
+        with lock:
+            if "k" not in holder:
+                holder["k"] = Kube(target_for(options))
+            return holder["k"]
+
+    def pods(namespace: str | None = None, selector: Any = None) -> list[dict]:
+        """Pods of a namespace (all namespaces when None), optionally by label selector."""
+        items, _ = kube().list("pod", namespace, selector)
+        return sorted((pod_view(p) for p in items), key=lambda p: (p["namespace"] or "", p["name"] or ""))
+
+    def namespaces(selector: Any = None) -> list[Named]:
+        """Namespace names (with .labels, .revision, .injection), optionally by label selector."""
+        items, _ = kube().list("namespace", None, selector)
+        return sorted(namespace_view(n) for n in items)
+
+    def k8s_get(kind: str, name: str, namespace: str | None = None) -> dict | None:
+        """One object as `kubectl get -o json` prints it, or None when it does not exist."""
+        return kube().find(kind, name, namespace)
+
+    def revisions() -> list[Named]:
+        """Istio control-plane revisions in the cluster (with .version, .ready, .tags)."""
+        return revision_views(kube())
+
+    return {"pods": pods, "namespaces": namespaces, "k8s_get": k8s_get, "revisions": revisions}
+
+
+class Lookups:
+    """The look-up names templates may use, and their functions for one run."""
+
+    def __init__(self, points: list[EntryPoint] | None = None) -> None:
+        found = entry_points(group=LOOKUP_GROUP) if points is None else points
+        # A built-in name cannot be taken over by a package: templates keep meaning what the docs say.
+        self._points = {ep.name: ep for ep in found if ep.name not in CLUSTER_LOOKUPS + tuple(RENDERER_NAMES)}
+
+    def names(self) -> frozenset[str]:
+        """Every name a template may call besides inputs and vars (what `validate` checks against)."""
+        return RENDERER_NAMES | frozenset(CLUSTER_LOOKUPS) | frozenset(self._points)
+
+    def for_run(self, options: RunOptions) -> dict[str, Callable[..., Any]]:
+        """The look-up functions of one run (the renderer adds `template` and `template_file`)."""
+        helpers = cluster_lookups(options)
+        for name, point in self._points.items():
+            helpers[name] = _loaded(name, point, options)
         return helpers
-    helpers.update(kube.template_helpers(options))
-    return helpers
+
+
+def _loaded(name: str, point: EntryPoint, options: RunOptions) -> Callable[..., Any]:
+    try:
+        function = point.load()(options)
+        if not callable(function):
+            raise TypeError(f"its factory returned {type(function).__name__}, not a function")
+        return function
+    except Exception as err:  # noqa: BLE001 — a third party's broken look-up must not break the others
+        reason = f"look-up '{name}' ({point.value}) cannot be loaded: {type(err).__name__}: {err}"
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise TemplateError(reason, hint="a bug in the look-up's package: upgrade or uninstall it")
+        return broken

@@ -13,7 +13,7 @@ import networkx as nx
 
 from .errors import GraphError, PlaybookError, Problem, TemplateError, ValidationError
 from .graph import Frame, Plan, build_plan
-from .helpers import HELPER_NAMES, template_helpers
+from .helpers import Lookups
 from .inputs import ResolvedInputs, resolve_inputs
 from .masking import masked_error
 from .model import Playbook, StepSpec, load_playbook
@@ -101,11 +101,13 @@ def _raw_args(registry: PluginRegistry, uses: str) -> tuple[str, ...]:
         return ()
 
 
-def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Renderer, options: RunOptions) -> None:
+def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Renderer, options: RunOptions,
+                   lookups: Lookups | None = None) -> None:
     """Plugin arguments, template syntax and names; every problem reported at once."""
     file = playbook.file
     problems: list[Problem] = []
-    known = set(playbook.inputs) | set(playbook.vars) | RUNTIME_NAMES | HELPER_NAMES | set(renderer.env.globals)
+    helper_names = (lookups or Lookups()).names()
+    known = set(playbook.inputs) | set(playbook.vars) | RUNTIME_NAMES | helper_names | set(renderer.env.globals)
 
     def names_ok(spec: StepSpec | None, value: Any, what: str, line: int | None, expression: bool = False) -> None:
         try:
@@ -189,9 +191,10 @@ def prepare(path: str | Path, *, cli_vars: dict[str, Any] | None = None, cli_raw
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="playbook-render-"))
     renderer = Renderer(playbook.base_dir, out_dir, placeholders=options.dry_run)
-    check_playbook(playbook, registry, renderer, options)
+    lookups = Lookups()
+    check_playbook(playbook, registry, renderer, options, lookups)
     inputs = resolve_inputs(playbook, cli_vars or {}, file_vars, cli_raw)
-    helpers = template_helpers(options)
+    helpers = lookups.for_run(options)
 
     def scope_for(locals: dict) -> Scope:
         return Scope(renderer, inputs=inputs.values, var_templates=playbook.vars, steps=None, locals=locals,

@@ -6,9 +6,11 @@ import time
 
 import pytest
 
-from engine import kube
-from engine.kube import (ClusterUnreachable, Kube, KubeConfigError, Target, image_version, jsonpath_text,
-                         pod_view, target_for)
+from engine import istio_views, kube
+from engine.helpers import cluster_lookups
+from engine.istio_views import image_version, pod_view
+from engine.jsonpath import jsonpath_text
+from engine.kube import ClusterUnreachable, Kube, KubeConfigError, Target, target_for
 from engine.plugins.base import RunOptions
 
 POD = {
@@ -111,7 +113,7 @@ def test_the_step_kubeconfig_beats_the_command_line_which_beats_the_environment(
 
 
 def test_look_ups_read_the_emulated_cluster(emu):
-    helpers = kube.template_helpers(RunOptions(kubeconfig=str(emu.kubeconfig)))
+    helpers = cluster_lookups(RunOptions(kubeconfig=str(emu.kubeconfig)))
     assert "apps" in helpers["namespaces"]()
     assert [n for n in helpers["namespaces"]("istio-injection=enabled")] == ["apps"]
     assert helpers["namespaces"]({"istio-injection": "enabled"})[0].injection == "enabled"
@@ -136,7 +138,7 @@ def test_names_from_look_ups_are_plain_strings_to_json_and_yaml():
     import json
 
     import yaml
-    name = kube.Named("apps", labels={"istio-injection": "enabled"}, injection="enabled")
+    name = istio_views.Named("apps", labels={"istio-injection": "enabled"}, injection="enabled")
     assert name == "apps" and name.injection == "enabled" and name["labels"] == {"istio-injection": "enabled"}
     assert json.dumps([name]) == '["apps"]'
     assert yaml.safe_dump([name]) == "- apps\n"
