@@ -77,9 +77,13 @@ def _prerequisites(playbook: Playbook, registry: PluginRegistry, options: RunOpt
     needed: dict[str, list[StepSpec]] = {}
     for spec in _walk(playbook.steps):
         for action in ([spec] if spec.uses else []) + ([spec.rollback] if spec.rollback else []):
-            if action.uses not in registry:
-                continue
-            for message in registry.get(action.uses).preflight(action.args, options):
+            try:
+                messages = registry.get(action.uses).preflight(action.args, options)
+            except ValidationError:
+                continue  # unknown or broken: reported, located, where the step names it
+            except Exception as err:  # noqa: BLE001 — a plugin's bug is contained, named
+                messages = [f"internal error in plugin '{action.uses}' (preflight): {type(err).__name__}: {err}"]
+            for message in messages:
                 specs = needed.setdefault(f"{action.uses}: {message}", [])
                 if not specs or specs[-1] is not spec:
                     specs.append(spec)

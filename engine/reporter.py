@@ -122,7 +122,7 @@ def reporter_for(present: Any, prepared: Any) -> Any:
         return JsonLinesReporter(present.stream)
     shown = frozenset(k for k, n in prepared.plan.nodes.items()
                       if n.spec.uses in prepared.plugins
-                      and getattr(prepared.plugins.get(n.spec.uses), "shows_output", False))
+                      and prepared.plugins.get(n.spec.uses).shows_output)
     live = present.live if present.live is not None else _isatty(present.stream)
     if live:
         from .progress import LiveReporter
