@@ -8,6 +8,7 @@ the run directory, not printed.
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -132,10 +133,11 @@ class Invoker:
             return None
         try:
             folder = self.run_dir / "tracebacks"
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # like the journal: its owner's only
             path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', key or 'plan')}.{hook}.txt"
             text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-            path.write_text(self.mask(text), encoding="utf-8")
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
+                fh.write(self.mask(text))
             return path
         except OSError:
             return None

@@ -13,7 +13,7 @@ from typing import IO, Callable
 
 from .durations import format_duration
 from .events import Event
-from .reporter import Running, event_line
+from .reporter import Reporter, Running, event_line
 
 _MARK = {"pending": "·", "running": "▶", "succeeded": "✔", "failed": "✘", "skipped": "↷", "kept": "=",
          "rolling_back": "⟲", "rolled_back": "⟲", "rollback_failed": "✘"}
@@ -23,7 +23,7 @@ _STATE_OF = {"step_started": "running", "step_succeeded": "succeeded", "step_fai
              "rollback_succeeded": "rolled_back", "rollback_failed": "rollback_failed"}
 
 
-class LiveReporter:
+class LiveReporter(Reporter):
     """An event sink drawing a live block at the bottom of a terminal (ANSI cursor movement only)."""
 
     def __init__(self, stream: IO[str], keys: list[str], *, show_output: bool = False,

@@ -9,6 +9,7 @@ import json
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from typing import IO, Any, Callable
 
 from .durations import format_duration
@@ -21,6 +22,21 @@ HEARTBEAT = 30.0  # seconds between "still running" lines when the output is not
 # One line per step by default (its end); -v adds the start of each step. A compensation's start is always
 # shown: it says what is being undone, and how.
 _VERBOSE_ONLY = {"step_started"}
+
+
+class Reporter(ABC):
+    """What every reporter is: an event sink that shows a run, paused around a question, closed at the end."""
+
+    @abstractmethod
+    def emit(self, e: Event) -> None:
+        """Show one event (called from the runner's threads, one event at a time)."""
+
+    def paused(self, ask: Callable[[], Any]) -> Any:
+        """Run `ask` (a question to the person) without drawing over it; returns what it returns."""
+        return ask()
+
+    def close(self) -> None:
+        """The run is over: stop any background drawing."""
 
 
 class Running:
@@ -46,7 +62,7 @@ class Running:
         return f"{label}: running for {format_duration(elapsed)}"
 
 
-class TextReporter:
+class TextReporter(Reporter):
     """Plain lines, one per finished step; with `show_output` (-v) step output streamed with the step's key.
 
     When the stream is not a terminal, a heartbeat line every `heartbeat` seconds names the steps still
@@ -104,7 +120,7 @@ class TextReporter:
             self._ticker.join(1.0)
 
 
-class JsonLinesReporter:
+class JsonLinesReporter(Reporter):
     """One JSON object per event (the journal's shape) on stdout, for CI systems."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
@@ -114,28 +130,6 @@ class JsonLinesReporter:
         from .journal import event_record
         self.stream.write(json.dumps(event_record(e), default=str, ensure_ascii=False) + "\n")
         self.stream.flush()
-
-
-def reporter_for(present: Any, prepared: Any) -> Any:
-    """The sink that shows a run as `present` asks: JSON lines, the live terminal block, or plain lines."""
-    if present.output == "json":
-        return JsonLinesReporter(present.stream)
-    shown = frozenset(k for k, n in prepared.plan.nodes.items()
-                      if n.spec.uses in prepared.plugins
-                      and prepared.plugins.get(n.spec.uses).shows_output)
-    live = present.live if present.live is not None else _isatty(present.stream)
-    if live:
-        from .progress import LiveReporter
-        return LiveReporter(present.stream, [n.key for n in prepared.plan.ordered()],
-                            show_output=not present.quiet, shown=shown)
-    return TextReporter(present.stream, show_output=not present.quiet, shown=shown)
-
-
-def _isatty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def event_line(e: Event, *, stderr_tail: bool = True, verbose: bool = True) -> str | None:

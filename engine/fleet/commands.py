@@ -90,7 +90,7 @@ def preflight(plan: FleetPlan, playbook: Path, cli_vars: dict[str, Any], kubecon
 
     Clusters with the same inputs share one preparation. Returns {cluster: Prepared}.
     """
-    from ..plugins.base import RunOptions
+    from ..api import RunOptions
     from ..prepare import prepare
     cache: dict[str, Any] = {}
     out = {}
@@ -207,7 +207,7 @@ def _write_gate(plan: FleetPlan, wave: Wave, upgraded: list[str], gdir: Path) ->
 def check_gates(plan: FleetPlan) -> None:
     """Validate every wave's gate as the playbook it becomes, before anything runs."""
     import tempfile
-    from ..plugins.base import RunOptions
+    from ..api import RunOptions
     from ..prepare import prepare
     with tempfile.TemporaryDirectory(prefix="playbook-fleet-gates-") as tmp:
         for w in plan.waves:

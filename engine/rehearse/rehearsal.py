@@ -77,7 +77,7 @@ class Report:
 def rehearse(playbook: str | Path, source: str | Path | dict, out_dir: Path,
              options: RehearsalOptions | None = None) -> Report:
     """Rehearse ``playbook`` on a copy of ``source`` (a snapshot, a kubectl dump, or a cluster file)."""
-    from ..plugins.base import RunOptions
+    from ..api import RunOptions
     from ..prepare import prepare
     from ..runs import Attempt, Presentation, start_run
     options = options or RehearsalOptions()
