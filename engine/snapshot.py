@@ -3,7 +3,7 @@
 
 What it reads: nodes, namespaces, workloads of every kind with their ReplicaSets and pods, PDBs, HPAs,
 services, configmaps, service accounts, webhook configurations, CRDs and the Istio (and Gateway API) custom
-resources. Only reads (list, with paging). Secret values are never read: secrets are listed as metadata only
+resources, and Argo Rollouts. Only reads (list, with paging). Secret values are never read: secrets are listed as metadata only
 (``PartialObjectMetadataList``), and whatever a server sends beyond metadata is dropped before it is kept.
 """
 from __future__ import annotations
@@ -63,8 +63,10 @@ BUILTIN: tuple[Resource, ...] = tuple(Resource(*r) for r in (
     ("", "v1", "serviceaccounts", "ServiceAccount"), ("", "v1", "secrets", "Secret"),
     ("networking.k8s.io", "v1", "ingresses", "Ingress"),
 ))
-# Custom resources read besides the CRDs themselves: Istio's and the Gateway API's.
-_CUSTOM_GROUPS = ("istio.io", "gateway.networking.k8s.io")
+# Custom resources read besides the CRDs themselves: group (and its subgroups) -> plurals (None: all).
+# Istio's and the Gateway API's configure the mesh; Argo Rollouts are workloads an upgrade restarts.
+_CUSTOM: dict[str, frozenset[str] | None] = {"istio.io": None, "gateway.networking.k8s.io": None,
+                                             "argoproj.io": frozenset({"rollouts"})}
 
 
 class SnapshotError(PlaybookError):
@@ -152,7 +154,9 @@ def _custom_resources(crds: list[dict]) -> list[Resource]:
     for crd in crds:
         spec = crd.get("spec") or {}
         group = spec.get("group", "")
-        if not any(group == g or group.endswith("." + g) for g in _CUSTOM_GROUPS):
+        plural = (spec.get("names") or {}).get("plural", "")
+        wanted = [p for g, p in _CUSTOM.items() if group == g or group.endswith("." + g)]
+        if not wanted or (wanted[0] is not None and plural not in wanted[0]):
             continue
         versions = [v for v in spec.get("versions") or [] if v.get("served", True)]
         storage = next((v for v in versions if v.get("storage")), versions[-1] if versions else None)

@@ -24,7 +24,8 @@ from typing import Any, Iterable
 
 import yaml
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from . import fastyaml
+
 # Derived by a controller or meaningful only in the cluster they came from: never imported.
 _DERIVED_KINDS = {"Event", "Endpoints", "EndpointSlice", "ControllerRevision", "Lease", "ComponentStatus",
                   "Binding", "TokenReview", "SelfSubjectAccessReview", "SubjectAccessReview"}
@@ -99,7 +100,7 @@ def parse_documents(text: str, where: str) -> list[Any]:
         except ValueError:
             pass  # YAML flow style, perhaps
     try:
-        return [d for d in yaml.load_all(strip_managed_fields(text), Loader=_LOADER) if d is not None]
+        return [d for d in fastyaml.load_all(strip_managed_fields(text)) if d is not None]
     except yaml.YAMLError as exc:
         raise DumpError(f"{where}: not valid YAML: {exc}") from None
 

@@ -128,3 +128,16 @@ def test_emulate_snapshot_serves_the_dump(real_dump, tmp_path):
                            "['items']))"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[0] == "12"
+
+
+def test_run_emulate_snapshot_runs_a_playbook_on_the_copy(real_dump, tmp_path):
+    playbook = tmp_path / "count.yaml"
+    playbook.write_text("version: 1\nname: count\nsteps:\n"
+                        "  - id: certs\n    uses: kubectl\n    with: {args: [get, certificates, -A, -o, name]}\n"
+                        "  - id: count\n    needs: [certs]\n    uses: assert\n"
+                        "    with: {that: [\"steps.certs.stdout.splitlines() | length == 12\"]}\n")
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "run", str(playbook), "--emulate", "--snapshot",
+                           str(real_dump), "--runs-dir", str(tmp_path / "runs"), "-q"],
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"serving a {real_dump} cluster" in proc.stderr

@@ -72,3 +72,19 @@ def test_snapshot_of_an_unreachable_cluster_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: cannot reach the cluster at http://127.0.0.1:9") and \
         len(proc.stderr.splitlines()) == 1
+
+
+def test_custom_resources_read_are_istio_gateway_api_and_argo_rollouts():
+    from engine.snapshot import _custom_resources
+
+    def crd(group: str, plural: str) -> dict:
+        return {"spec": {"group": group, "names": {"plural": plural, "kind": plural.title()[:-1]},
+                         "versions": [{"name": "v1beta1", "served": True, "storage": False},
+                                      {"name": "v1", "served": True, "storage": True}]}}
+    crds = [crd("networking.istio.io", "virtualservices"), crd("install.istio.io", "istiooperators"),
+            crd("gateway.networking.k8s.io", "httproutes"), crd("argoproj.io", "rollouts"),
+            crd("argoproj.io", "applications"), crd("cert-manager.io", "certificates"),
+            crd("notistio.io.example.com", "things")]
+    assert [(r.group, r.version, r.plural) for r in _custom_resources(crds)] == [
+        ("gateway.networking.k8s.io", "v1", "httproutes"), ("install.istio.io", "v1", "istiooperators"),
+        ("argoproj.io", "v1", "rollouts"), ("networking.istio.io", "v1", "virtualservices")]
