@@ -9,9 +9,7 @@ import random
 import time
 from typing import Any, Callable
 
-import yaml
-
-from . import errors, patching
+from . import errors, limits, patching, typecheck, wire
 from .defaults import apply_defaults, has_generation, validate
 from .resources import BUILTIN_GROUPS, Registry, ResourceType
 from .selectors import parse_field_selector, parse_label_selector
@@ -41,6 +39,11 @@ class Api:
         # Seconds a deleted pod stays Terminating (not Ready) before it is gone; 0 removes pods at once.
         self.termination_delay = 0.0
         self.terminating: dict[tuple[str, str], float] = {}  # pod -> monotonic time it is removed
+        self.count = sum(len(self.store.list(key)) for key in self.store.keys())  # objects stored now
+        self.store.subscribe(self._counted)
+
+    def _counted(self, kind: str, key: str, obj: dict, old: dict | None) -> None:
+        self.count += 1 if kind == "ADDED" else -1 if kind == "DELETED" else 0
 
     # -- reads -------------------------------------------------------------------------------------------
     def get(self, rt: ResourceType, namespace: str, name: str) -> dict:
@@ -89,6 +92,8 @@ class Api:
         else:
             meta.pop("namespace", None)
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        limits.check_count(rt, name, self.count)
+        limits.check_replicas(rt, obj)
         apply_defaults(rt, obj)
         validate(rt, obj)
         if self.store.get(rt.key, meta.get("namespace", ""), name) is not None:
@@ -127,10 +132,13 @@ class Api:
               subresource: str = "", dry_run: bool = False) -> dict:
         """PATCH with any of the four patch types; server-side apply creates the object when missing."""
         old = self.store.get(rt.key, namespace if rt.namespaced else "", name)
-        ctype = content_type.split(";")[0].strip()
-        doc = _decode(body, ctype)
+        ctype = wire.media_type(content_type)
+        # Custom resources have no patch strategies: no strategic merge patch for them.
+        accepted = [t for t in wire.PATCH_TYPES if rt.group in BUILTIN_GROUPS or t != patching.STRATEGIC_PATCH]
+        doc = wire.decode(body, ctype, accepted) if isinstance(body, (bytes, bytearray, str)) else body
         if old is None:
             if ctype == patching.APPLY_PATCH:
+                typecheck.check(rt, doc)
                 return self.create(rt, namespace, doc, dry_run=dry_run)
             raise errors.not_found(rt, name)
         current = copy.deepcopy(old)
@@ -139,21 +147,12 @@ class Api:
         elif ctype == patching.MERGE_PATCH:
             new = patching.apply_merge_patch(current, doc)
         elif ctype == patching.STRATEGIC_PATCH:
-            if rt.group not in BUILTIN_GROUPS:  # custom resources have no patch strategies
-                raise errors.ApiError(415, "UnsupportedMediaType",
-                                      f"the body of the request was in an unknown format - accepted media types "
-                                      f"include: application/json-patch+json, application/merge-patch+json, "
-                                      f"application/apply-patch+yaml")
-            new = patching.apply_strategic_merge_patch(current, doc)
-        elif ctype == patching.APPLY_PATCH:
             new = patching.apply_strategic_merge_patch(current, doc)
         else:
-            raise errors.ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format "
-                                  f"- accepted media types include: application/json-patch+json, "
-                                  f"application/merge-patch+json, application/apply-patch+yaml, "
-                                  f"application/strategic-merge-patch+json")
+            new = patching.apply_strategic_merge_patch(current, doc)
         if not isinstance(new, dict):
             raise errors.bad_request("the patch did not produce an object")
+        typecheck.check(rt, new)
         patched_rv = (new.get("metadata") or {}).get("resourceVersion")
         if patched_rv and patched_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rt, name)
@@ -187,6 +186,7 @@ class Api:
                 new["status"] = old["status"]
             else:
                 new.pop("status", None)
+        limits.check_replicas(rt, new)
         apply_defaults(rt, new)
         validate(rt, new, old)
         if has_generation(rt) and _without(new, "metadata", "status") != _without(old, "metadata", "status"):
@@ -296,12 +296,3 @@ class Api:
                 else:
                     self.store.remove(key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
                     self._collect_dependents(obj, orphan=False)
-
-
-def _decode(body: bytes | Any, ctype: str) -> Any:
-    if not isinstance(body, (bytes, bytearray, str)):
-        return body
-    try:
-        return yaml.load(body, Loader=yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        raise errors.bad_request(f"error decoding patch: {exc}") from None

@@ -1,10 +1,9 @@
-"""Discovery documents (``/api``, ``/apis``, group versions, ``/version``) and the minimal OpenAPI v3 that
-tells kubectl the server validates fields itself, so ``kubectl apply`` works without ``--validate=false``.
+"""Discovery documents (``/api``, ``/apis``, group versions, ``/version``); the OpenAPI documents are
+openapi.py's.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 
 from .resources import VERBS, Registry, ResourceType
 
@@ -63,41 +62,3 @@ def resource_list(registry: Registry, group: str, version: str) -> dict | None:
                               **({"group": "autoscaling", "version": "v1"} if sub == "scale" else {})})
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}" if group else version,
             "resources": resources}
-
-
-def _gv_path(group: str, version: str) -> str:
-    return f"apis/{group}/{version}" if group else f"api/{version}"
-
-
-def openapi_v3_root(registry: Registry) -> dict:
-    """``/openapi/v3``: one entry per group version, as the aggregated OpenAPI v3 discovery lists them."""
-    paths = {}
-    for group, versions in registry.groups():
-        for v in versions:
-            path = _gv_path(group, v)
-            digest = hashlib.sha512(json.dumps(openapi_v3_group(registry, group, v), sort_keys=True).encode())
-            paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest.hexdigest()[:32].upper()}"}
-    return {"paths": paths}
-
-
-def openapi_v3_group(registry: Registry, group: str, version: str) -> dict | None:
-    """A group version's OpenAPI v3: PATCH operations that declare ``fieldValidation`` (so kubectl validates
-    server-side), without schemas (so kubectl computes strategic patches from its compiled-in types)."""
-    types = [rt for rt in registry.in_group_version(group, version) if rt is not None]
-    if not types:
-        return None
-    paths = {}
-    for rt in types:
-        base = f"/{_gv_path(group, version)}" + ("/namespaces/{namespace}" if rt.namespaced else "")
-        gvk = {"group": group, "version": version, "kind": rt.kind}
-        op = {"operationId": f"patch{rt.kind}", "x-kubernetes-action": "patch",
-              "x-kubernetes-group-version-kind": gvk,
-              "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"},
-                              "uniqueItems": True},
-                             {"name": "dryRun", "in": "query", "schema": {"type": "string"}, "uniqueItems": True},
-                             {"name": "fieldManager", "in": "query", "schema": {"type": "string"},
-                              "uniqueItems": True}],
-              "responses": {"200": {"description": "OK"}}}
-        paths[f"{base}/{rt.plural}/{{name}}"] = {"patch": op}
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBE_VERSION["gitVersion"]},
-            "paths": paths, "components": {"schemas": {}}}

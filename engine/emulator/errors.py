@@ -14,18 +14,20 @@ class ApiError(Exception):
         self.code, self.reason, self.message, self.details = code, reason, message, details
 
     def status(self) -> dict[str, Any]:
+        # metav1.Status field order (the API server's JSON follows it): details come before code.
         body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                "message": self.message, "reason": self.reason, "code": self.code}
+                                "message": self.message, "reason": self.reason}
         if self.details is not None:
             body["details"] = self.details
+        body["code"] = self.code
         return body
 
 
 def _details(rt: ResourceType, name: str) -> dict:
-    d: dict[str, Any] = {"name": name, "kind": rt.plural}
+    """metav1.StatusDetails in field order: name, group, kind (the resource), uid, causes."""
     if rt.group:
-        d = {"name": name, "group": rt.group, "kind": rt.plural}
-    return d
+        return {"name": name, "group": rt.group, "kind": rt.plural}
+    return {"name": name, "kind": rt.plural}
 
 
 def not_found(rt: ResourceType, name: str) -> ApiError:
@@ -47,10 +49,11 @@ def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str, str]]) -> 
     kind = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
     text = ", ".join(f"{f}: {m}" for f, _, m in causes)
     msg = f'{kind} "{name}" is invalid: {text}' if len(causes) == 1 else f'{kind} "{name}" is invalid: [{text}]'
-    details = {"name": name, "kind": rt.kind, "causes": [
-        {"reason": r, "message": m, "field": f} for f, r, m in causes]}
+    details: dict[str, Any] = {"name": name}
     if rt.group:
         details["group"] = rt.group
+    details["kind"] = rt.kind
+    details["causes"] = [{"reason": r, "message": m, "field": f} for f, r, m in causes]
     return ApiError(422, "Invalid", msg, details)
 
 
@@ -76,6 +79,11 @@ def forbidden_terminating(rt: ResourceType, name: str, namespace: str) -> ApiErr
 def no_such_path() -> ApiError:
     """404 for a URL the server does not serve (not a missing object)."""
     return ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+def unsupported_media_type(accepted: list[str]) -> ApiError:
+    return ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
+                    f"media types include: {', '.join(accepted)}")
 
 
 def method_not_allowed() -> ApiError:

@@ -83,6 +83,26 @@ KINDS: dict[tuple[str, str], Schema] = {
             9: ("labelSelector", "ignore")})),
             2: ("nonResourceAttributes", ("msg", {1: ("path", "s"), 2: ("verb", "s")}))})),
         3: ("status", "ignore")},
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): {  # kubectl auth can-i --list
+        1: ("metadata", ("msg", OBJECT_META)), 2: ("spec", ("msg", {1: ("namespace", "s")})),
+        3: ("status", "ignore")},
+    # kubectl auth whoami (the review has no spec; its status is the answer)
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): {1: ("metadata", ("msg", OBJECT_META)),
+                                                         2: ("status", "ignore")},
+    ("authentication.k8s.io/v1beta1", "SelfSubjectReview"): {1: ("metadata", ("msg", OBJECT_META)),
+                                                              2: ("status", "ignore")},
+    ("authentication.k8s.io/v1alpha1", "SelfSubjectReview"): {1: ("metadata", ("msg", OBJECT_META)),
+                                                               2: ("status", "ignore")},
+}
+
+
+# Kinds every group version registers (``metav1.AddToGroupVersion``): read whatever apiVersion they carry.
+ANY_VERSION: dict[str, Schema] = {
+    # ``helm uninstall`` and client-go's typed clients send DeleteOptions as protobuf.
+    "DeleteOptions": {1: ("gracePeriodSeconds", "i0"), 2: ("preconditions", ("msg", {
+        1: ("uid", "s"), 2: ("resourceVersion", "s")})), 3: ("orphanDependents", "b0"),
+        4: ("propagationPolicy", "s"), 5: ("dryRun", ("list", "s")),
+        6: ("ignoreStoreReadErrorWithClusterBreakingPotential", "b0")},
 }
 
 
@@ -135,7 +155,7 @@ def _scalar(kind: Any, value: Any, where: str) -> Any:
         return value.decode("utf-8")
     if kind in ("i", "i0"):
         return _signed(value)
-    if kind == "b":
+    if kind in ("b", "b0"):
         return bool(value)
     if kind == "y":
         return base64.b64encode(value).decode()
@@ -181,7 +201,7 @@ def decode_message(buf: bytes, schema: Schema, where: str = "") -> dict:
             out.setdefault(name, {})[k] = v
         else:
             v = _scalar(kind, value, path)
-            if v in ("", None) or (v == 0 and kind == "i") or v is False:
+            if v in ("", None) or (v == 0 and kind == "i") or (v is False and kind == "b"):
                 continue
             out[name] = v
     return out
@@ -194,7 +214,7 @@ def decode(body: bytes) -> dict:
     unknown = {n: v for n, _, v in fields(body[len(MAGIC):])}
     type_meta = {n: v for n, _, v in fields(unknown.get(1, b""))}
     api_version, kind = type_meta.get(1, b"").decode(), type_meta.get(2, b"").decode()
-    schema = KINDS.get((api_version, kind))
+    schema = KINDS.get((api_version, kind)) or ANY_VERSION.get(kind)
     if schema is None:
         raise _unsupported(f"kind {api_version}/{kind}")
     obj = decode_message(unknown.get(2, b""), schema)

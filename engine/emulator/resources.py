@@ -87,6 +87,10 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     # Answered, never stored: every request is allowed (the emulator has no RBAC).
     _rt("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
+    _rt("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False),
+    # ``kubectl auth whoami``: kubectl 1.27 asks at v1beta1 (then v1alpha1), later ones at v1.
+    ResourceType("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False,
+                 versions=("v1alpha1", "v1beta1", "v1")),
     # Derived on read from pods and nodes (what ``kubectl top`` asks for); never stored.
     _rt("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True),
     _rt("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False),
@@ -98,7 +102,7 @@ BUILTIN_GROUPS = frozenset(rt.group for rt in BUILTIN)
 # Groups in the order a real API server lists them (kubectl resolves short names in this order).
 _GROUP_ORDER = ["", "apps", "autoscaling", "batch", "policy", "admissionregistration.k8s.io", "apiextensions.k8s.io",
                 "rbac.authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io", "discovery.k8s.io",
-                "authorization.k8s.io", "metrics.k8s.io"]
+                "authentication.k8s.io", "authorization.k8s.io", "metrics.k8s.io"]
 
 
 @dataclass

@@ -9,16 +9,16 @@ import asyncio
 import json
 import traceback
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-import yaml
 from aiohttp import web
 
-from . import discovery, errors, podio, protobuf, tables
+from . import discovery, errors, openapi, openapi_proto, podio, tables, typecheck, wire
 from .api import CRD_KEY
 from .errors import ApiError
 from .disruption import evict
 from .patching import apply_json_patch, apply_merge_patch
-from .resources import BUILTIN_GROUPS, METRICS_GROUP, ResourceType
+from .resources import METRICS_GROUP, ResourceType
 from .selectors import parse_field_selector, parse_label_selector, selector_to_string
 from .store import now_iso
 
@@ -30,7 +30,7 @@ _NO_FAULT_PREFIXES = ("/emulator/", "/metrics", "/healthz", "/readyz", "/livez")
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_dumps(body).encode(), status=status, content_type="application/json")
+    return web.Response(body=wire.encode(body), status=status, content_type="application/json")
 
 
 def _error(exc: ApiError) -> web.Response:
@@ -44,15 +44,19 @@ def _wants_table(request: web.Request) -> bool:
 
 
 async def _body(request: web.Request) -> Any:
+    """The request's object: JSON, YAML or protobuf (kubectl's typed client sends protobuf), nothing else."""
     raw = await request.read()
     if not raw:
         return {}
-    if request.headers.get("Content-Type", "").startswith(protobuf.CONTENT_TYPE):
-        return protobuf.decode(raw)  # kubectl's typed client (``kubectl create namespace`` ...) sends protobuf
-    try:
-        return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise errors.bad_request(f"error decoding body: {exc}") from None
+    return wire.decode(raw, request.headers.get("Content-Type", ""))
+
+
+def _cross_site(request: web.Request) -> bool:
+    """A browser page on another origin driving the API (real clients send neither Origin nor Sec-Fetch-Site)."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("Origin")
+    return origin is not None and urlsplit(origin).netloc != request.host
 
 
 class Server:
@@ -62,9 +66,10 @@ class Server:
         self.rt = runtime
         self.api = runtime.api
         self.address = ""
+        self.openapi = openapi.Published(runtime.api.registry)
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._faults_middleware], client_max_size=64 * 1024 * 1024)
+        app = web.Application(middlewares=[self._faults_middleware], client_max_size=wire.MAX_BODY_BYTES)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
 
@@ -87,9 +92,13 @@ class Server:
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         try:
+            if _cross_site(request):
+                raise ApiError(403, "Forbidden", "the emulator refuses requests a web page of another origin makes")
             return await self._route(request)
         except ApiError as exc:
             return _error(exc)
+        except web.HTTPRequestEntityTooLarge:
+            return _error(wire.too_large())
         except Exception as exc:  # an emulator bug: answer like an API server would, keep the traceback
             traceback.print_exc()
             return _error(ApiError(500, "InternalError", f"Internal error occurred: emulator: {exc!r}"))
@@ -98,7 +107,8 @@ class Server:
         parts = [p for p in request.path.split("/") if p]
         method = request.method
         if not parts:
-            return _json({"paths": ["/api", "/api/v1", "/apis", "/metrics", "/version", "/openapi/v3"]})
+            return _json({"paths": ["/api", "/api/v1", "/apis", "/metrics", "/version", "/openapi/v2",
+                                    "/openapi/v3"]})
         head = parts[0]
         if head == "version":
             return _json(discovery.KUBE_VERSION)
@@ -110,7 +120,7 @@ class Server:
         if head == "emulator":
             return await self._emulator(request, parts[1:])
         if head == "openapi":
-            return self._openapi(parts[1:])
+            return self._openapi(request, parts[1:])
         if head == "api":
             if len(parts) == 1:
                 return _json(discovery.api_versions(self.address))
@@ -133,18 +143,22 @@ class Server:
             return _json(doc)
         return await self._resource(request, method, group, version, rest)
 
-    def _openapi(self, parts: list[str]) -> web.Response:
+    def _openapi(self, request: web.Request, parts: list[str]) -> web.Response:
+        crds = self.api.list(self.api.registry.by_key(CRD_KEY))
+        if parts == ["v2"]:
+            if "protobuf" in request.headers.get("Accept", ""):  # kubectl 1.27 and 1.28 ask only for this
+                return web.Response(body=self.openapi.v2(crds, protobuf=True),
+                                    headers={"Content-Type": openapi_proto.CONTENT_TYPE})
+            return web.Response(body=self.openapi.v2(crds, protobuf=False), content_type="application/json")
         if parts[:1] == ["v3"]:
             if len(parts) == 1:
-                return _json(discovery.openapi_v3_root(self.api.registry))
-            if parts[1] == "api" and len(parts) == 3:
-                doc = discovery.openapi_v3_group(self.api.registry, "", parts[2])
-            elif parts[1] == "apis" and len(parts) == 4:
-                doc = discovery.openapi_v3_group(self.api.registry, parts[2], parts[3])
+                body = self.openapi.v3_root(crds)
+            elif (parts[1] == "api" and len(parts) == 3) or (parts[1] == "apis" and len(parts) == 4):
+                body = self.openapi.v3(crds, "/".join(parts[1:]))
             else:
-                doc = None
-            if doc is not None:
-                return _json(doc)
+                body = None
+            if body is not None:
+                return web.Response(body=body, content_type="application/json")
         raise errors.no_such_path()
 
     async def _resource(self, request: web.Request, method: str, group: str, version: str,
@@ -161,11 +175,8 @@ class Server:
         q = request.query
         if rt.group == METRICS_GROUP:
             return self._resource_metrics(rt, namespace, name, q)
-        if rt.plural == "selfsubjectaccessreviews" and method == "POST":
-            review = await _body(request)
-            return _json({**review, "apiVersion": rt.api_version, "kind": rt.kind,
-                          "status": {"allowed": True, "reason": "the emulator has no RBAC: everything is allowed"}},
-                         201)
+        if rt.plural in _REVIEWS and method == "POST":
+            return _json(_review(rt, await _body(request)), 201)
         dry_run = q.get("dryRun") == "All"
         if not name:
             if method == "GET":
@@ -174,11 +185,15 @@ class Server:
                 return self._list(request, rt, namespace or None)
             if method == "POST":
                 body = await _body(request)
+                typecheck.check(rt, body)
                 return self._object(request, rt, self.api.create(rt, namespace, body, dry_run=dry_run), 201)
-            if method == "DELETE":
-                for obj in self.api.list(rt, namespace or None, q.get("labelSelector"), q.get("fieldSelector")):
-                    self.api.delete(rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-                return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+            if method == "DELETE":  # deletecollection answers with the list of what it deleted
+                gone = [self.api.delete(rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"],
+                                        dry_run=dry_run)
+                        for obj in self.api.list(rt, namespace or None, q.get("labelSelector"),
+                                                 q.get("fieldSelector"))]
+                return _json({"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
+                              "metadata": {"resourceVersion": self.api.store.resource_version}, "items": gone})
             raise errors.method_not_allowed()
         if sub == "log" and rt.key == "pods":
             return self._log(rt, namespace, name, q)
@@ -194,6 +209,7 @@ class Server:
             return self._object(request, rt, self.api.get(rt, namespace, name))
         if method == "PUT":
             body = await _body(request)
+            typecheck.check(rt, body)
             return self._object(request, rt, self.api.replace(rt, namespace, name, body, subresource=sub,
                                                               dry_run=dry_run))
         if method == "PATCH":
@@ -209,13 +225,7 @@ class Server:
             gone = self.api.delete(rt, namespace, name, propagation=propagation,
                                    preconditions=opts.get("preconditions"), dry_run=dry_run,
                                    grace=0.0 if str(grace) == "0" else None)
-            if rt.key in ("pods", "namespaces") or rt.group not in BUILTIN_GROUPS:
-                return _json(gone)
-            details = {"name": name, "kind": rt.plural, "uid": gone["metadata"]["uid"]}
-            if rt.group:
-                details["group"] = rt.group
-            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                          "details": details})
+            return _json(_deleted(rt, gone))
         raise errors.method_not_allowed()
 
     def _crd_for(self, rt: ResourceType) -> dict | None:
@@ -356,6 +366,10 @@ class Server:
             container = containers[0]
         if container not in containers + inits:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
+        if q.get("previous") in ("1", "true"):
+            statuses = (pod.get("status") or {}).get("containerStatuses") or []
+            if not any(c.get("name") == container and c.get("restartCount", 0) > 0 for c in statuses):
+                raise errors.bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
         lines = podio.fake_log(pod, container)
         if q.get("tailLines"):
             lines = lines[-int(q["tailLines"]):]
@@ -389,14 +403,15 @@ class Server:
     async def _scale(self, request: web.Request, rt: ResourceType, namespace: str, name: str) -> web.Response:
         if request.method in ("PUT", "PATCH"):
             raw = await request.read()
+            ctype = request.headers.get("Content-Type", "")
             if request.method == "PUT":
-                replicas = (yaml.safe_load(raw) or {}).get("spec", {}).get("replicas")
+                doc = wire.decode(raw, ctype)
+                replicas = ((doc if isinstance(doc, dict) else {}).get("spec") or {}).get("replicas")
             else:
                 scale = self._scale_doc(rt, self.api.get(rt, namespace, name))
-                doc = yaml.safe_load(raw)
-                ctype = request.headers.get("Content-Type", "")
+                doc = wire.decode(raw, ctype, wire.PATCH_TYPES)
                 patched = apply_json_patch(scale, doc) if "json-patch" in ctype else apply_merge_patch(scale, doc)
-                replicas = patched.get("spec", {}).get("replicas")
+                replicas = ((patched if isinstance(patched, dict) else {}).get("spec") or {}).get("replicas")
             if not isinstance(replicas, int) or replicas < 0:
                 raise errors.invalid(rt, name, [("spec.replicas", "FieldValueInvalid",
                                                  f"Invalid value: {replicas}: must be greater than or equal to 0")])
@@ -454,6 +469,43 @@ class Server:
         if what == "state":
             return _json(self.rt.state())
         raise errors.no_such_path()
+
+
+def _deleted(rt: ResourceType, gone: dict) -> dict:
+    """A DELETE's answer as the API server's store for that kind gives it: the object, or a Status."""
+    meta = gone["metadata"]
+    if rt.key == CRD_KEY:  # deleted at once here; a cluster answers while the cleanup finalizer runs
+        return {**gone, "metadata": {**meta, "deletionTimestamp": meta.get("deletionTimestamp") or now_iso(),
+                                     "finalizers": ["customresourcecleanup.apiextensions.k8s.io"]}}
+    if rt.key in openapi.OBJECT_ON_DELETE:
+        return gone
+    details: dict[str, Any] = {"name": meta["name"]}
+    if rt.group:
+        details["group"] = rt.group
+    details["kind"] = rt.plural
+    details["uid"] = meta["uid"]
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+
+_REVIEWS = ("selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews")
+# Who the emulator's kubeconfig authenticates as (``kubectl auth whoami``).
+USER_INFO = {"username": "emulator-admin", "groups": ["system:masters", "system:authenticated"]}
+
+
+def _review(rt: ResourceType, review: Any) -> dict:
+    """The emulator has no RBAC: every access review is allowed, every rule granted."""
+    if not isinstance(review, dict):
+        raise errors.bad_request(f"the body of the request was not a {rt.kind}")
+    meta = review.get("metadata") if isinstance(review.get("metadata"), dict) else {}
+    out = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {**meta, "creationTimestamp": None}}
+    if rt.plural == "selfsubjectreviews":
+        return {**out, "status": {"userInfo": USER_INFO}}
+    out["spec"] = review.get("spec") or {}
+    if rt.plural == "selfsubjectrulesreviews":
+        return {**out, "status": {
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": False}}
+    return {**out, "status": {"allowed": True, "reason": "the emulator has no RBAC: everything is allowed"}}
 
 
 def _usage(seed: str) -> dict:
