@@ -9,7 +9,7 @@ import random
 import time
 from typing import Any, Callable
 
-from . import errors, limits, patching, typecheck, wire
+from . import errors, limits, managed_fields, openapi, patching, typecheck, wire
 from .defaults import apply_defaults, has_generation, validate
 from .resources import BUILTIN_GROUPS, Registry, ResourceType
 from .selectors import parse_field_selector, parse_label_selector
@@ -39,6 +39,7 @@ class Api:
         # Seconds a deleted pod stays Terminating (not Ready) before it is gone; 0 removes pods at once.
         self.termination_delay = 0.0
         self.terminating: dict[tuple[str, str], float] = {}  # pod -> monotonic time it is removed
+        self.openapi = openapi.Published(self.registry)  # schemas: served, and typing server-side apply
         self.count = sum(len(self.store.list(key)) for key in self.store.keys())  # objects stored now
         self.store.subscribe(self._counted)
 
@@ -70,7 +71,10 @@ class Api:
         return obj
 
     # -- writes ------------------------------------------------------------------------------------------
-    def create(self, rt: ResourceType, namespace: str, body: dict, *, dry_run: bool = False) -> dict:
+    def create(self, rt: ResourceType, namespace: str, body: dict, *, dry_run: bool = False,
+               manager: str | None = None, managed: list | None = None) -> dict:
+        """POST. ``manager`` (a client's field manager) comes to own what it wrote; ``managed`` are the
+        managers server-side apply computed; internal writers give neither (what the body says is kept)."""
         obj = copy.deepcopy(body)
         if not isinstance(obj, dict):
             raise errors.bad_request("the body of the request was in an unknown format")
@@ -101,8 +105,9 @@ class Api:
         meta["uid"] = new_uid()  # before admission: the Job defaults tie its selector to it
         for step in self.admission:
             step(self, rt, obj)
-        for k in ("resourceVersion", "deletionTimestamp", "managedFields"):
+        for k in ("resourceVersion", "deletionTimestamp"):
             meta.pop(k, None)
+        self._own(rt, meta, {}, obj, "", manager, managed)
         meta["creationTimestamp"] = now_iso()
         if has_generation(rt):
             meta["generation"] = 1
@@ -113,7 +118,7 @@ class Api:
         return self.store.put(rt.key, obj)
 
     def replace(self, rt: ResourceType, namespace: str, name: str, body: dict, *, subresource: str = "",
-                dry_run: bool = False) -> dict:
+                dry_run: bool = False, manager: str | None = None) -> dict:
         """PUT: the body replaces the object; a stale ``resourceVersion`` in it is a 409 Conflict."""
         old = self.store.get(rt.key, namespace if rt.namespaced else "", name)
         if old is None:
@@ -126,28 +131,26 @@ class Api:
         if (body.get("metadata") or {}).get("name", name) != name:
             raise errors.bad_request(f"the name of the object ({body['metadata']['name']}) does not match the "
                                      f"name on the URL ({name})")
-        return self._write(rt, old, copy.deepcopy(body), subresource, dry_run)
+        return self._write(rt, old, copy.deepcopy(body), subresource, dry_run, manager)
 
     def patch(self, rt: ResourceType, namespace: str, name: str, content_type: str, body: bytes | Any, *,
-              subresource: str = "", dry_run: bool = False) -> dict:
+              subresource: str = "", dry_run: bool = False, manager: str | None = None,
+              force: bool = False) -> dict:
         """PATCH with any of the four patch types; server-side apply creates the object when missing."""
         old = self.store.get(rt.key, namespace if rt.namespaced else "", name)
         ctype = wire.media_type(content_type)
         # Custom resources have no patch strategies: no strategic merge patch for them.
         accepted = [t for t in wire.PATCH_TYPES if rt.group in BUILTIN_GROUPS or t != patching.STRATEGIC_PATCH]
         doc = wire.decode(body, ctype, accepted) if isinstance(body, (bytes, bytearray, str)) else body
+        if ctype == patching.APPLY_PATCH:
+            return self._apply(rt, namespace, name, old, doc, subresource, dry_run, manager, force)
         if old is None:
-            if ctype == patching.APPLY_PATCH:
-                typecheck.check(rt, doc)
-                return self.create(rt, namespace, doc, dry_run=dry_run)
             raise errors.not_found(rt, name)
         current = copy.deepcopy(old)
         if ctype == patching.JSON_PATCH:
             new = patching.apply_json_patch(current, doc)
         elif ctype == patching.MERGE_PATCH:
             new = patching.apply_merge_patch(current, doc)
-        elif ctype == patching.STRATEGIC_PATCH:
-            new = patching.apply_strategic_merge_patch(current, doc)
         else:
             new = patching.apply_strategic_merge_patch(current, doc)
         if not isinstance(new, dict):
@@ -156,7 +159,72 @@ class Api:
         patched_rv = (new.get("metadata") or {}).get("resourceVersion")
         if patched_rv and patched_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rt, name)
-        return self._write(rt, old, new, subresource, dry_run)
+        return self._write(rt, old, new, subresource, dry_run, manager)
+
+    def _apply(self, rt: ResourceType, namespace: str, name: str, old: dict | None, config: Any, subresource: str,
+               dry_run: bool, manager: str | None, force: bool) -> dict:
+        """Server-side apply with field ownership (see managed_fields)."""
+        if not manager:
+            raise errors.ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
+                                  "value: is required for apply patch", {"group": "meta.k8s.io",
+                                  "kind": "PatchOptions", "causes": [{"reason": "FieldValueRequired",
+                                  "message": "Required value: is required for apply patch",
+                                  "field": "fieldManager"}]})
+        if not isinstance(config, dict):
+            raise errors.bad_request("the body of the request was in an unknown format")
+        typecheck.check(rt, config)
+        if config.get("apiVersion") != rt.api_version:
+            raise errors.bad_request(f"the API version in the data ({config.get('apiVersion')}) does not match "
+                                     f"the expected API version ({rt.api_version})")
+        if config.get("kind") != rt.kind:
+            raise errors.bad_request(f"the kind in the data ({config.get('kind')}) does not match the expected "
+                                     f"kind ({rt.kind})")
+        types, root = self._types(rt)
+        live = old or {}
+        managers = managed_fields.decode((live.get("metadata") or {}).get("managedFields"))
+        new, managers = managed_fields.apply(live, config, managers, manager, rt.api_version, subresource, types,
+                                             root, force=force, has_status="status" in rt.subresources)
+        if old is None:
+            return self.create(rt, namespace, new, dry_run=dry_run, managed=managers)
+        patched_rv = (new.get("metadata") or {}).get("resourceVersion")
+        if patched_rv and patched_rv != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(rt, name)
+        return self._write(rt, old, new, subresource, dry_run, managed=managers)
+
+    def _types(self, rt: ResourceType) -> tuple[managed_fields.Types, managed_fields.Type]:
+        crds = self.list(self.registry.by_key(CRD_KEY)) if rt.group not in BUILTIN_GROUPS else []
+        schemas = self.openapi.schemas(crds)
+        types = managed_fields.Types(schemas.definitions)
+        name = schemas.for_kind(rt.group, rt.version, rt.kind)
+        return types, (types.of({"$ref": f"#/definitions/{name}"}) if name else managed_fields.Type("untyped"))
+
+    def _own(self, rt: ResourceType, meta: dict, old: dict, new: dict, subresource: str, manager: str | None,
+             managed: list | None) -> None:
+        """Set the managedFields of ``new`` (whose metadata is ``meta``) for a write from ``old``."""
+        if managed is not None:
+            entries = managed_fields.encode(managed)
+        elif manager:
+            given = meta.get("managedFields")
+            if given == []:  # an explicit empty list resets ownership
+                managers = []
+            else:
+                managers = managed_fields.decode(given) or managed_fields.decode(
+                    (old.get("metadata") or {}).get("managedFields"))
+            types, root = self._types(rt)
+            has_status = "status" in rt.subresources
+            managers = managed_fields.update(
+                managers, manager, rt.api_version, subresource,
+                managed_fields.owned(old, types, root, subresource, has_status) if old else {},
+                managed_fields.owned(new, types, root, subresource, has_status))
+            entries = managed_fields.encode(managers)
+        elif old:
+            entries = (old.get("metadata") or {}).get("managedFields") or []
+        else:
+            entries = meta.get("managedFields") or []
+        if entries:
+            meta["managedFields"] = entries
+        else:
+            meta.pop("managedFields", None)
 
     def update_status(self, rt: ResourceType, obj: dict) -> dict:
         """Controllers' status write: replaces only ``status``, no precondition."""
@@ -168,7 +236,8 @@ class Api:
             return old
         return self.store.put(rt.key, {**old, "metadata": dict(old["metadata"]), "status": obj.get("status")})
 
-    def _write(self, rt: ResourceType, old: dict, new: dict, subresource: str, dry_run: bool) -> dict:
+    def _write(self, rt: ResourceType, old: dict, new: dict, subresource: str, dry_run: bool,
+               manager: str | None = None, managed: list | None = None) -> dict:
         meta = new.setdefault("metadata", {})
         old_meta = old["metadata"]
         for k in ("uid", "creationTimestamp", "namespace", "name", "generation", "deletionTimestamp"):
@@ -176,7 +245,6 @@ class Api:
                 meta[k] = old_meta[k]
             else:
                 meta.pop(k, None)
-        meta.pop("managedFields", None)
         new["apiVersion"], new["kind"] = old["apiVersion"], old["kind"]
         if subresource == "status":
             new = {**old, "metadata": dict(old_meta), "status": new.get("status")}
@@ -193,6 +261,7 @@ class Api:
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
         if rt.key == CRD_KEY:
             self._establish(new)
+        self._own(rt, new["metadata"], old, new, subresource, manager, managed)
         if dry_run:
             return new
         if {**new, "metadata": {**meta, "resourceVersion": old_meta.get("resourceVersion")}} == old:

@@ -51,6 +51,16 @@ async def _body(request: web.Request) -> Any:
     return wire.decode(raw, request.headers.get("Content-Type", ""))
 
 
+def _manager(request: web.Request) -> str:
+    """The write's field manager: ``?fieldManager=``, else the User-Agent's product, as the API server does."""
+    given = request.query.get("fieldManager")
+    if given is not None:
+        if len(given) > 128:
+            raise errors.ApiError(422, "Invalid", "fieldManager: Too long: may not be more than 128 bytes")
+        return given
+    return request.headers.get("User-Agent", "").split("/", 1)[0][:128]
+
+
 def _cross_site(request: web.Request) -> bool:
     """A browser page on another origin driving the API (real clients send neither Origin nor Sec-Fetch-Site)."""
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
@@ -186,7 +196,8 @@ class Server:
             if method == "POST":
                 body = await _body(request)
                 typecheck.check(rt, body)
-                return self._object(request, rt, self.api.create(rt, namespace, body, dry_run=dry_run), 201)
+                return self._object(request, rt, self.api.create(rt, namespace, body, dry_run=dry_run,
+                                                                 manager=_manager(request)), 201)
             if method == "DELETE":  # deletecollection answers with the list of what it deleted
                 gone = [self.api.delete(rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"],
                                         dry_run=dry_run)
@@ -211,12 +222,15 @@ class Server:
             body = await _body(request)
             typecheck.check(rt, body)
             return self._object(request, rt, self.api.replace(rt, namespace, name, body, subresource=sub,
-                                                              dry_run=dry_run))
+                                                              dry_run=dry_run, manager=_manager(request)))
         if method == "PATCH":
             raw = await request.read()
             existed = self.api.find(rt, namespace, name) is not None
-            obj = self.api.patch(rt, namespace, name, request.headers.get("Content-Type", ""), raw,
-                                 subresource=sub, dry_run=dry_run)
+            ctype = request.headers.get("Content-Type", "")
+            # An apply must name its manager; other writes default to the User-Agent's product.
+            manager = request.query.get("fieldManager") if "apply-patch" in ctype else _manager(request)
+            obj = self.api.patch(rt, namespace, name, ctype, raw, subresource=sub, dry_run=dry_run, manager=manager,
+                                 force=q.get("force") in ("1", "true"))
             return self._object(request, rt, obj, 200 if existed else 201)
         if method == "DELETE":
             opts = await _body(request) or {}

@@ -85,7 +85,11 @@ def test_created_deployment_has_server_fields_and_defaults(apps):
                                   "spec": {"containers": [{"name": "api", "image": "nginx:1.25"}]}}}}
     d = apps.create_namespaced_deployment("apps", body)
     assert d.metadata.uid and d.metadata.resource_version and d.metadata.creation_timestamp
-    assert d.metadata.generation == 1 and d.metadata.managed_fields is None
+    assert d.metadata.generation == 1
+    # The creator owns what it wrote and the defaults filled in, named after the client's User-Agent.
+    [entry] = d.metadata.managed_fields
+    assert (entry.manager, entry.operation, entry.api_version) == ("OpenAPI-Generator", "Update", "apps/v1")
+    assert {"f:replicas", "f:selector", "f:progressDeadlineSeconds"} <= set(entry.fields_v1["f:spec"])
     assert d.spec.replicas == 1 and d.spec.progress_deadline_seconds == 600
     assert d.spec.strategy.rolling_update.max_surge == "25%"
     assert d.spec.template.spec.containers[0].image_pull_policy == "IfNotPresent"

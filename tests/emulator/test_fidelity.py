@@ -348,3 +348,76 @@ def test_the_store_refuses_objects_beyond_its_limit(emu, monkeypatch):
     got, out = raw(emu, "POST", CM, b'{"metadata":{"name":"one-too-many"}}', {"Content-Type": "application/json"})
     doc = json.loads(out)
     assert got == 422 and doc["reason"] == "Invalid" and "the emulator holds at most 0 objects" in doc["message"]
+
+
+# -- server-side apply with field ownership ----------------------------------------------------------------------
+def _ns(name: str, labels: dict) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
+
+
+@needs_versions
+@pytest.mark.parametrize("version", VERSIONS)
+def test_reapplying_without_a_label_removes_it_and_conflicts_need_force(emu, version):
+    ns = f"ssa-{version.replace('.', '-')}"
+    kubectl(emu, version, "apply", "--server-side", "-f", "-", stdin=_ns(ns, {"istio-injection": "enabled"}))
+    kubectl(emu, version, "apply", "--server-side", "-f", "-", stdin=_ns(ns, {"istio.io/rev": "canary"}))
+    labels = json.loads(kubectl(emu, version, "get", "ns", ns, "-o", "json").stdout)["metadata"]["labels"]
+    assert labels == {"istio.io/rev": "canary", "kubernetes.io/metadata.name": ns}
+    kubectl(emu, version, "label", "ns", ns, "team=a")
+    refused = kubectl(emu, version, "apply", "--server-side", "-f", "-", check=False,
+                      stdin=_ns(ns, {"istio.io/rev": "canary", "team": "b"}))
+    assert refused.returncode == 1
+    assert 'Apply failed with 1 conflict: conflict with "kubectl-label" using v1: .metadata.labels.team' in \
+        refused.stderr
+    kubectl(emu, version, "apply", "--server-side", "--force-conflicts", "-f", "-",
+            stdin=_ns(ns, {"istio.io/rev": "canary", "team": "b"}))
+    got = json.loads(kubectl(emu, version, "get", "ns", ns, "-o", "json", "--show-managed-fields").stdout)
+    assert got["metadata"]["labels"]["team"] == "b"
+    # Forced, the field moved to the applier; kubectl-label owned nothing else, so its entry is gone.
+    assert [(m["manager"], m["operation"]) for m in got["metadata"]["managedFields"]] == [("kubectl", "Apply")]
+    assert got["metadata"]["managedFields"][0]["fieldsV1"] == {
+        "f:metadata": {"f:labels": {"f:istio.io/rev": {}, "f:team": {}}}}
+
+
+def test_a_conflict_is_the_api_servers_409_status(emu):
+    kubectl(emu, None, "create", "configmap", "owned", "-n", "apps", "--from-literal=mode=a")
+    body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owned", "namespace": "apps"},
+                       "data": {"mode": "b"}}).encode()
+    path = "/api/v1/namespaces/apps/configmaps/owned?fieldManager=deployer"
+    status, out = raw(emu, "PATCH", path, body, {"Content-Type": "application/apply-patch+yaml"})
+    assert status == 409
+    assert out == (b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Apply failed '
+                   b'with 1 conflict: conflict with \\"kubectl-create\\" using v1: .data.mode","reason":"Conflict",'
+                   b'"details":{"causes":[{"reason":"FieldManagerConflict","message":"conflict with '
+                   b'\\"kubectl-create\\" using v1","field":".data.mode"}]},"code":409}\n')
+    status, _ = raw(emu, "PATCH", path + "&force=true", body, {"Content-Type": "application/apply-patch+yaml"})
+    assert status == 200
+    status, out = raw(emu, "PATCH", "/api/v1/namespaces/apps/configmaps/owned", body,
+                      {"Content-Type": "application/apply-patch+yaml"})
+    assert status == 422 and b"fieldManager: Required value: is required for apply patch" in out
+
+
+def test_managed_fields_key_list_items_and_removed_containers_go(emu):
+    two = json.loads(json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "owned", "namespace": "apps"},
+        "spec": {"selector": {"matchLabels": {"app": "owned"}}, "template": {
+            "metadata": {"labels": {"app": "owned"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx:1.25", "ports": [{"containerPort": 80}]},
+                                    {"name": "cache", "image": "redis:7"}]}}}}))
+    kubectl(emu, None, "apply", "--server-side", "-f", "-", stdin=json.dumps(two))
+    with api_client(emu) as api:
+        d = client.AppsV1Api(api).read_namespaced_deployment("owned", "apps")
+        [entry] = d.metadata.managed_fields
+        assert (entry.manager, entry.operation) == ("kubectl", "Apply")
+        containers = entry.fields_v1["f:spec"]["f:template"]["f:spec"]["f:containers"]
+        assert set(containers) == {'k:{"name":"web"}', 'k:{"name":"cache"}'}
+        assert containers['k:{"name":"web"}'] == {
+            ".": {}, "f:image": {}, "f:name": {},
+            "f:ports": {'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}}}}
+        # Defaults nobody applied are nobody's: the replicas the API server filled in are not the applier's.
+        assert "f:replicas" not in entry.fields_v1["f:spec"]
+        two["spec"]["template"]["spec"]["containers"].pop()
+        kubectl(emu, None, "apply", "--server-side", "-f", "-", stdin=json.dumps(two))
+        d = client.AppsV1Api(api).read_namespaced_deployment("owned", "apps")
+        assert [c.name for c in d.spec.template.spec.containers] == ["web"]
+        assert d.spec.template.spec.containers[0].termination_message_path == "/dev/termination-log"

@@ -138,7 +138,13 @@ def test_apply_without_flags_creates_configures_and_is_idempotent(emu, tmp_path)
 def test_apply_from_stdin_and_server_side(emu):
     cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: apps}\ndata: {a: '1'}\n"
     assert kubectl(emu, "apply", "-f", "-", stdin=cm).stdout.strip() == "configmap/settings created"
-    out = kubectl(emu, "apply", "--server-side", "-f", "-", stdin=cm.replace("'1'", "'2'")).stdout.strip()
+    # As on a cluster: client-side apply's manager owns data.a, so a server-side apply changing it conflicts.
+    refused = kubectl(emu, "apply", "--server-side", "-f", "-", stdin=cm.replace("'1'", "'2'"), check=False)
+    assert refused.returncode == 1
+    assert 'Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using v1: .data.a' in \
+        refused.stderr
+    out = kubectl(emu, "apply", "--server-side", "--force-conflicts", "-f", "-",
+                  stdin=cm.replace("'1'", "'2'")).stdout.strip()
     assert out == "configmap/settings serverside-applied"
     assert _json(emu, "get", "cm", "settings", "-n", "apps")["data"] == {"a": "2"}
 
