@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from . import discovery, errors, openapi, openapi_proto, podio, tables, typecheck, wire
+from . import discovery, errors, openapi, openapi_proto, podio, spdy, tables, typecheck, wire
 from .api import CRD_KEY
 from .errors import ApiError
 from .disruption import evict
@@ -390,9 +390,16 @@ class Server:
         return web.Response(text="".join(f"{line}\n" for line in lines), content_type="text/plain")
 
     async def _exec(self, request: web.Request, rt: ResourceType, namespace: str, name: str) -> web.StreamResponse:
-        """``kubectl exec`` over the WebSocket remote-command protocol (v5/v4 channel.k8s.io)."""
+        """``kubectl exec``: over WebSocket (v5/v4 channel.k8s.io), or SPDY for kubectl before 1.30."""
         pod = self.api.get(rt, namespace, name)
         command = request.query.getall("command", [])
+        if spdy.wants_spdy(request):  # kubectl before 1.30
+            q = request.query
+            wanted = {n for n in ("stdin", "stdout", "stderr") if q.get(n) in ("1", "true")}
+            if q.get("tty") in ("1", "true"):
+                wanted.discard("stderr")  # a terminal has one output stream
+            return await spdy.serve(request, {"error"} | wanted,
+                                    lambda: podio.fake_exec(pod, request.query.get("container", ""), command))
         protocols = ("v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io")
         ws = web.WebSocketResponse(protocols=protocols)
         if not ws.can_prepare(request).ok:

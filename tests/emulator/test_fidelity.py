@@ -421,3 +421,15 @@ def test_managed_fields_key_list_items_and_removed_containers_go(emu):
         d = client.AppsV1Api(api).read_namespaced_deployment("owned", "apps")
         assert [c.name for c in d.spec.template.spec.containers] == ["web"]
         assert d.spec.template.spec.containers[0].termination_message_path == "/dev/termination-log"
+
+
+@needs_versions
+@pytest.mark.parametrize("version", VERSIONS)
+def test_exec_answers_every_kubectl_version_over_spdy_or_websocket(emu, version):
+    """kubectl before 1.30 upgrades to SPDY/3.1, later ones to WebSocket."""
+    pod = json.loads(kubectl(emu, None, "get", "pods", "-n", "apps", "-o", "json").stdout)["items"][0]
+    name = pod["metadata"]["name"]
+    assert kubectl(emu, version, "exec", "-n", "apps", name, "-c", "istio-proxy", "--", "echo", "hello",
+                   "there").stdout == "hello there\n"
+    assert kubectl(emu, version, "exec", "-i", "-n", "apps", name, "-c", "istio-proxy", "--", "hostname",
+                   stdin="ignored\n").stdout == f"{name}\n"
