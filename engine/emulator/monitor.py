@@ -37,7 +37,13 @@ class DowntimeMonitor:
         if key not in _WATCHED:
             return
         if kind == "DELETED":
-            return  # a removed deployment serves nothing by design; not an outage
+            # A removed workload serves nothing by design; not an outage. Nor is the time one created again
+            # under the same name (a rollback re-installing what an upgrade removed) takes to become ready.
+            label = _WATCHED[key][0]
+            name = f"{obj['metadata']['namespace']}/{label}{obj['metadata']['name']}"
+            self._ready.pop(name, None)
+            self._seen_ready.discard(name)
+            return
         self._observe(key, obj)
 
     def _observe(self, key: str, d: dict) -> None:

@@ -1,69 +1,12 @@
-"""Fixtures of the fleet tests: an emulated fleet in this process and the real `playbook fleet` CLI against it."""
+"""Fixtures of the fleet tests: an emulated fleet served from this process (see fleet_harness.py)."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from engine.emulator.fleet import EmulatedFleet, Member
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class FleetRun:
-    rc: int
-    out: str
-    err: str
-    events: list[dict] = field(default_factory=list)
-
-    def fleet(self, kind: str) -> list[dict]:
-        return [e for e in self.events if e["event"] == kind and "step" not in e]
-
-    def why(self) -> str:
-        return self.out[-4000:] + "\n" + self.err[-3000:]
-
-
-class FleetCli:
-    """Runs `playbook ...` in `root` against the emulated fleet's kubeconfig."""
-
-    def __init__(self, root: Path, fleet: EmulatedFleet) -> None:
-        self.root = root
-        self.emulated = fleet
-
-    def write(self, name: str, text: str) -> Path:
-        path = self.root / name
-        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-        return path
-
-    def env(self) -> dict:
-        return {**os.environ, **self.emulated.env(), "PYTHONUNBUFFERED": "1",
-                "PLAYBOOK_FLEETS_DIR": str(self.root / "fleets")}
-
-    def popen(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=self.root, env=self.env(),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def run(self, *args: str, timeout: float = 300) -> FleetRun:
-        proc = self.popen(*args)
-        out, err = proc.communicate(timeout=timeout)
-        events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-        return FleetRun(proc.returncode, out, err, events)
-
-    def kubectl(self, cluster: str, *args: str) -> str:
-        return subprocess.run(["kubectl", "--context", self.emulated.context(cluster), *args], env=self.env(),
-                              capture_output=True, text=True, timeout=60, check=True).stdout
-
-    def fleet_dir(self) -> Path:
-        dirs = sorted((self.root / "fleets").iterdir(), key=lambda p: p.stat().st_mtime)
-        return [d for d in dirs if d.is_dir()][-1]
+from fleet_harness import FleetCli
 
 
 @pytest.fixture
@@ -82,13 +25,3 @@ def emulated_fleet(tmp_path: Path):
     yield start
     for fleet in started:
         fleet.stop()
-
-
-def wait_for(predicate, timeout: float = 60, interval: float = 0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"not within {timeout}s")

@@ -8,7 +8,7 @@ import signal
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from conftest import wait_for
+from fleet_harness import wait_for
 
 PLAYBOOK = """
 version: 1
@@ -118,15 +118,19 @@ def test_a_failure_beyond_the_budget_halts_the_fleet_and_rolls_back_newest_first
 
 
 def test_sigkill_during_wave_two_then_resume_finishes_without_redoing_finished_clusters(emulated_fleet):
-    cli = emulated_fleet(4)
-    cli.write("fleet.yaml", fleet_file(cli.emulated.names()))
+    # Twelve clusters in waves of 1, 3 and 8; the fleet process is killed while wave 2 is mid-way.
+    cli = emulated_fleet(12)
+    names = cli.emulated.names()
+    cli.write("fleet.yaml", fleet_file(names, waves="waves:\n  - {name: canary, canary: true, select: {env: dev}}\n"
+                                                    "  - {name: second, clusters: [c02, c03, c04]}\n"
+                                                    "  - {name: third, select: {}, parallelism: 8}\n"))
     cli.write("label.yaml", PLAYBOOK)
     proc = cli.popen("fleet", "run", "fleet.yaml", "label.yaml", "--var", "rev=r2", "--var", "hold=3s",
                      "--output", "json")
     seen = []
     for line in proc.stdout:
         seen.append(json.loads(line))
-        if seen[-1]["event"] == "step_started" and seen[-1]["step"] == "hold" and seen[-1]["wave"] == "rest":
+        if seen[-1]["event"] == "step_started" and seen[-1]["step"] == "hold" and seen[-1]["wave"] == "second":
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -136,15 +140,20 @@ def test_sigkill_during_wave_two_then_resume_finishes_without_redoing_finished_c
     assert status.out.splitlines()[0].endswith(": killed"), status.out
     # The cluster runs died with the fleet (none goes on unobserved): their journals say so.
     wait_for(lambda: "running" not in cli.run("fleet", "status").out.split("WAVE")[-1])
+    assert label(cli, "c05") is None  # wave 3 had not begun
 
     resumed = cli.run("fleet", "resume", "last", "--output", "json")
 
     assert resumed.rc == 0, resumed.why()
     started = {e["cluster"]: e["command"] for e in resumed.fleet("cluster_started")}
     assert "c01" not in started  # the canary had finished: kept, not run again
-    assert set(started) <= {"c02", "c03", "c04"} and "resume" in started.values()
+    assert {c for c, how in started.items() if how == "resume"} <= {"c02", "c03", "c04"}
+    assert "resume" in started.values()  # a cluster cut short continues its own run
+    assert set(names[4:]) <= set(started)  # wave 3 ran
     assert len(list((fleet_dir / "clusters" / "c01").glob("2*"))) == 1
-    assert all(label(cli, c) == "r2" for c in cli.emulated.names())
+    for name in ("c02", "c03", "c04"):  # each wave-2 cluster has one run: resumed, not started again
+        assert len(list((fleet_dir / "clusters" / name).glob("2*"))) <= 1 or started.get(name) == "run"
+    assert all(label(cli, c) == "r2" for c in names)
     assert cli.run("fleet", "status").out.splitlines()[0].endswith(": succeeded")
     show = cli.run("fleet", "show", "last")
     assert "fleet resume" in show.out and "killed" not in show.out.splitlines()[0]
