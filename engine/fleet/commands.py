@@ -122,7 +122,7 @@ def plan_text(plan: FleetPlan, prepared: dict[str, Any], full: bool = False) -> 
              f"on halt running clusters {fleet.on_halt_running}, rollback {fleet.on_halt_rollback}"]
     for w in plan.waves:
         lines += ["", f"Wave {w.index + 1}: {w.name}{' (canary)' if w.canary else ''} — {len(w.clusters)} "
-                      f"cluster{'s' if len(w.clusters) != 1 else ''}, up to {w.parallelism} at once"
+                      f"cluster{'s' if len(w.clusters) != 1 else ''}, up to {min(w.parallelism, len(w.clusters))} at once"
                       + (", asks before starting" if w.confirm else "")]
         for name in w.clusters:
             c = fleet.by_name[name]
@@ -156,7 +156,7 @@ def plan_mermaid(plan: FleetPlan) -> str:
     ids = {name: f"c{i}" for i, name in enumerate(plan.clusters)}
     for w in plan.waves:
         out.append(f'  subgraph w{w.index}["wave {w.name}{" (canary)" if w.canary else ""}: '
-                   f'{w.parallelism} at once"]')
+                   f'{min(w.parallelism, len(w.clusters))} at once"]')
         for name in w.clusters:
             role = plan.fleet.by_name[name].role
             out.append(f'    {ids[name]}["{name}{" · " + role if role else ""}"]')

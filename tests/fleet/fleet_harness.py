@@ -26,7 +26,12 @@ class FleetRun:
         return [e for e in self.events if e["event"] == kind and "step" not in e]
 
     def why(self) -> str:
-        return self.out[-4000:] + "\n" + self.err[-3000:]
+        """What went wrong: each cluster's end, failed steps and rollbacks, the fleet's end, stderr."""
+        shown = [f"{e.get('cluster', '')} {e['event']} {e.get('step') or ''}: {e.get('status', '')} "
+                 f"{e.get('message', '')}" for e in self.events
+                 if e["event"] in ("cluster_finished", "step_failed", "rollback_failed", "fleet_halted",
+                                   "fleet_finished", "gate_finished")]
+        return "\n".join(shown or [self.out[-4000:]]) + "\n" + self.err[-3000:]
 
 
 class FleetCli:

@@ -19,11 +19,14 @@ NEW_PROXY = "docker.io/istio/proxyv2:1.20.0"
 NAMESPACES = ["test-namespace", "staging-namespace", "production-namespace-1", "production-namespace-2"]
 
 
-def twelve(parallelism_last: int = 8, extra: str = "") -> str:
+def twelve(parallelism_last: int = 8, own_inputs: dict[str, str] | None = None) -> str:
+    own_inputs = own_inputs or {}
     clusters = "".join(f"  - {{name: c{i:02d}, labels: {{env: {'staging' if i <= 4 else 'prod'}, "
-                       f"region: {'eu' if i % 2 else 'us'}}}}}\n" for i in range(1, 13))
+                       f"region: {'eu' if i % 2 else 'us'}}}"
+                       + (f", inputs: {{{own_inputs[f'c{i:02d}']}}}" if f"c{i:02d}" in own_inputs else "") + "}\n"
+                       for i in range(1, 13))
     return ("version: 1\nname: twelve\nparallelism: 3\n"
-            "inputs: {soak_between_waves: 0s, soak_before_promote: 0s, rollout_timeout: 8s}\n" + extra +
+            "inputs: {soak_between_waves: 0s, soak_before_promote: 0s}\n"
             "clusters:\n" + clusters +
             "waves:\n"
             "  - {name: canary, canary: true, select: {env: staging}, soak: 1s}\n"
@@ -77,7 +80,8 @@ def test_a_fault_in_wave_two_halts_the_fleet_and_every_touched_cluster_ends_as_i
         if event.get("cluster") == "c03" and event["event"] == "rollback_begun":
             cli.emulated["c03"].set_faults({})
 
-    cli.write("fleet.yaml", twelve())
+    # c03's own input: a short rollout timeout, so its stuck rollout fails in seconds rather than minutes.
+    cli.write("fleet.yaml", twelve(own_inputs={"c03": "rollout_timeout: 8s"}))
     run = cli.stream("fleet", "run", "fleet.yaml", CANARY, "--var", "rev=1-20-0", "--yes", "--output", "json",
                      on_event=on_event, timeout=800)
 

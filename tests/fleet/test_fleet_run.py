@@ -175,3 +175,80 @@ def test_fleet_rollback_on_request_undoes_a_finished_fleet_newest_first(emulated
     again = cli.run("fleet", "rollback", "last", "--yes")
     assert again.rc == 0 and "nothing left to roll back" in again.err
     assert completed
+
+
+def test_within_the_budget_a_failed_cluster_does_not_halt_the_fleet(emulated_fleet):
+    patch_fails = {"api_errors": [{"path": "^/api/v1/namespaces/test-namespace", "method": "PATCH", "status": 500,
+                                   "times": 1}]}
+    cli = emulated_fleet(4, faults={"c02": patch_fails})
+    cli.write("fleet.yaml", fleet_file(cli.emulated.names(), extra="failure_budget: {max_failed_clusters: 1}\n"))
+    cli.write("label.yaml", PLAYBOOK)
+
+    run = cli.run("fleet", "run", "fleet.yaml", "label.yaml", "--var", "rev=r2", "--output", "json")
+
+    assert run.rc == 0, run.why()
+    finished = {e["cluster"]: e["status"] for e in run.fleet("cluster_finished")}
+    assert finished == {"c01": "succeeded", "c02": "failed", "c03": "succeeded", "c04": "succeeded"}
+    assert not run.fleet("fleet_halted") and run.fleet("fleet_finished")[0]["status"] == "succeeded"
+    assert [label(cli, c) for c in cli.emulated.names()] == ["r2", None, "r2", "r2"]
+
+
+def test_on_halt_stop_stops_the_running_clusters_and_each_rolls_its_part_back(emulated_fleet):
+    patch_fails = {"api_errors": [{"path": "^/api/v1/namespaces/test-namespace", "method": "PATCH", "status": 500,
+                                   "times": 1}]}
+    cli = emulated_fleet(3, faults={"c02": patch_fails})
+    cli.write("label.yaml", PLAYBOOK)
+    # c03 holds for a minute; c02 fails at once: the halt stops c03 instead of waiting for it.
+    cli.write("slow.yaml", "version: 1\nclusters:\n  - {name: c01, labels: {env: dev}}\n"
+                           "  - {name: c02, labels: {env: prod}}\n  - {name: c03, labels: {env: prod}, "
+                           "inputs: {hold: 60s}}\nparallelism: 2\non_halt: {running: stop}\n"
+                           "waves:\n  - {name: canary, canary: true, select: {env: dev}}\n  - {name: rest, select: {}}\n")
+
+    run = cli.run("fleet", "run", "slow.yaml", "label.yaml", "--var", "rev=r2", "--output", "json", timeout=120)
+
+    assert run.rc == 1, run.why()
+    halted = run.fleet("fleet_halted")[0]
+    assert halted["running_action"] == "stop" and halted["running"] == ["c03"]
+    finished = {e["cluster"]: e["status"] for e in run.fleet("cluster_finished")}
+    assert finished == {"c01": "succeeded", "c02": "failed", "c03": "rolled_back"}
+    assert [e["cluster"] for e in run.fleet("cluster_rollback_finished")] == ["c01"]
+    assert [label(cli, c) for c in cli.emulated.names()] == [None] * 3
+
+
+def test_a_wave_confirmation_without_a_terminal_stops_and_resume_with_yes_goes_on(emulated_fleet):
+    cli = emulated_fleet(3)
+    cli.write("fleet.yaml", fleet_file(cli.emulated.names(),
+                                       waves="waves:\n  - {name: canary, canary: true, select: {env: dev}}\n"
+                                             "  - {name: rest, select: {}, confirm: true}\n"))
+    cli.write("label.yaml", PLAYBOOK)
+
+    stopped = cli.run("fleet", "run", "fleet.yaml", "label.yaml", "--var", "rev=r2", "--output", "json")
+
+    assert stopped.rc == 4, stopped.why()
+    assert stopped.fleet("wave_confirm")[0]["answer"] == "no terminal"
+    assert [label(cli, c) for c in cli.emulated.names()] == ["r2", None, None]
+    resumed = cli.run("fleet", "resume", "last", "--yes", "--output", "json")
+    assert resumed.rc == 0, resumed.why()
+    assert {e["cluster"] for e in resumed.fleet("cluster_started")} == {"c02", "c03"}
+    assert [label(cli, c) for c in cli.emulated.names()] == ["r2"] * 3
+
+
+def test_a_gate_sees_the_upgraded_clusters_and_a_failed_gate_halts_and_rolls_back(emulated_fleet):
+    cli = emulated_fleet(3)
+    gate = ("    gate:\n"
+            "      - {id: seen, uses: echo, with: {msg: \"upgraded {{ upgraded | join(',') }} in {{ wave }}\"}}\n"
+            "      - {id: ok, uses: assert, needs: [seen], with: {that: \"upgraded | length < 2\", msg: too many}}\n")
+    cli.write("fleet.yaml", fleet_file(cli.emulated.names(),
+                                       waves="waves:\n  - name: canary\n    canary: true\n    select: {env: dev}\n"
+                                             + gate + "  - name: rest\n    select: {}\n" + gate))
+    cli.write("label.yaml", PLAYBOOK)
+
+    run = cli.run("fleet", "run", "fleet.yaml", "label.yaml", "--var", "rev=r2", "--output", "json")
+
+    assert run.rc == 1, run.why()
+    gates = [(e["wave"], e["status"]) for e in run.fleet("gate_finished")]
+    assert gates == [("canary", "succeeded"), ("rest", "failed")]
+    said = [e["line"] for e in run.events if e["event"] == "step_output" and e.get("gate")]
+    assert said[0] == "upgraded c01 in canary"
+    assert run.fleet("fleet_halted")[0]["reason"] == "gate_failed"
+    assert [label(cli, c) for c in cli.emulated.names()] == [None] * 3
