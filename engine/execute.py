@@ -126,8 +126,10 @@ def run_process(argv: Sequence[str], *, timeout: float | None = None, cancel: th
         t.join(timeout=1.0)
     if any(t.is_alive() for t in pumps):
         _signal_group(proc, signal.SIGKILL)
+        # With the group gone the pipes end; a reader still busy is only slow (a loaded machine, a large
+        # output streamed line by line): let it finish, or the output is cut short (and its JSON lost).
         for t in pumps:
-            t.join(timeout=1.0)
+            t.join(timeout=30.0)
     rc = proc.returncode
     if timed_out:
         err.append(f"timed out after {timeout:g}s; the process group was terminated\n")
