@@ -161,6 +161,12 @@ def run(file: str, var: tuple, vars_file: tuple, dry_run: bool, yes: bool, max_p
                                      emulator.format_downtime_report())
             if output == "text":
                 click.echo(verdict["text"])
+        if output == "text":
+            from .report.command import write_report
+            try:
+                click.echo(f"report: {write_report(run_dir)}")
+            except (OSError, PlaybookError) as err:  # the run's exit code matters more than its report
+                click.echo(f"report: not written ({err}); try `playbook report {run_id}`", err=True)
     sys.exit(code)
 
 
@@ -245,12 +251,25 @@ def rollback(run_id: str, var: tuple, yes: bool, context: str | None, kubeconfig
 @click.argument("file", type=click.Path(dir_okay=False))
 @_var_options
 def validate(file: str, var: tuple, vars_file: tuple) -> None:
-    """Check a playbook: schema, plugin arguments, templates, graph and inputs. Runs nothing."""
+    """Check a playbook: schema, plugin arguments, templates, step references, graph and inputs; every
+    problem at once. Required inputs not given are checked as placeholders. Runs nothing."""
     from .api import RunOptions
-    prepared = _prepare(file, var, vars_file, RunOptions(dry_run=True))
+    from .errors import ValidationError
+    from .inputs import read_vars_files
+    from .lint import validate_file
     from .reporter import plural
-    click.echo(f"{file}: valid — {plural(len(prepared.plan.nodes), 'step')} in "
-               f"{plural(len(prepared.plan.waves()), 'wave')}")
+    cli_vars, cli_raw = _parse_vars(var)
+    found = validate_file(file, cli_vars=cli_vars, cli_raw=cli_raw, file_vars=read_vars_files(vars_file),
+                          options=RunOptions(dry_run=True))
+    if found.problems:
+        raise ValidationError(problems=found.problems)
+    plan = found.prepared.plan
+    click.echo(f"{file}: valid — {plural(len(plan.nodes), 'step')} in {plural(len(plan.waves()), 'wave')}")
+    if found.lacking:
+        lacking = ", ".join(found.lacking)
+        click.echo(f"  without {lacking} (required, not given): checked everything that does not depend on "
+                   f"{'its value' if len(found.lacking) == 1 else 'their values'}; pass "
+                   + " ".join(f"--var {n}=..." for n in found.lacking) + " to check the rest")
 
 
 @cli.command()
@@ -294,7 +313,8 @@ def plugins(as_json: bool) -> None:
 _OPTIONAL = {"emulate": (".emulator.cli", "emulate_command"),
              "snapshot": (".rehearse.commands", "snapshot_command"),
              "fleet": (".fleet.cli", "fleet_group"),
-             "rehearse": (".rehearse.commands", "rehearse_command")}
+             "rehearse": (".rehearse.commands", "rehearse_command"),
+             "report": (".report.command", "report_command")}
 
 
 def _load_optional(name: str) -> click.Command | None:

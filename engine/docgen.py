@@ -108,7 +108,8 @@ def _command_doc(name: str, cmd: click.Command, parent: click.Context) -> list[s
 def cli_reference() -> str:
     """docs/cli.md: every command and option, from the click definitions."""
     from .cli import cli
-    root = click.Context(cli, info_name="playbook")
+    # The group's context settings (help as `-h, --help`, the width) reach every command's context from here.
+    root = click.Context(cli, info_name="playbook", **cli.context_settings)
     lines = ["# CLI reference", "", "Generated from the click commands by `python -m engine.docgen`; do not edit by hand.",
              "", inspect.cleandoc(cli.help or ""), "",
              "Exit codes: 0 succeeded; 1 a step failed and the rollback completed; 2 the playbook, a variable or the "
@@ -123,7 +124,18 @@ def cli_reference() -> str:
 GENERATED = {"format-reference.md": format_reference, "cli.md": cli_reference}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m engine.docgen", description=(
+        "Rewrite docs/format-reference.md (from schemas/playbook.schema.json) and docs/cli.md (from the click "
+        "commands)."))
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = [name for name, fn in GENERATED.items() if (DOCS / name).read_text(encoding="utf-8") != fn()]
+        for name in stale:
+            print(f"docs/{name} is out of date: run python -m engine.docgen", file=sys.stderr)
+        return 1 if stale else 0
     for name, fn in GENERATED.items():
         (DOCS / name).write_text(fn(), encoding="utf-8")
         print(f"wrote docs/{name}", file=sys.stderr)

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import difflib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from .errors import GraphError, PlaybookError, Problem, TemplateError, Validatio
 from .graph import Frame, Plan, build_plan
 from .helpers import Lookups
 from .inputs import ResolvedInputs, resolve_inputs
+from .lint import step_reference_problems
 from .masking import masked_error
 from .model import Playbook, StepSpec, load_playbook
 from .api import RunOptions
@@ -121,9 +123,11 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
                                     step=spec.id if spec else None))
             return
         for name in sorted(used - known):
+            close = difflib.get_close_matches(name, sorted(known), n=1)
             problems.append(Problem(f"{what} uses '{name}', which is not an input, var or helper", file=file,
                                     line=line, step=spec.id if spec else None,
-                                    hint=f"declare it under inputs (or vars), or use `{name} | default(...)`"))
+                                    hint=f"did you mean '{close[0]}'?" if close else
+                                    f"declare it under inputs (or vars), or use `{name} | default(...)`"))
 
     var_graph = nx.DiGraph()
     for name, value in playbook.vars.items():
@@ -152,10 +156,11 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
             value = getattr(spec, key)
             if value is not None:
                 names_ok(spec, value, key, line_at(raw, (key,)), expression=True)
-        for key in ("for_each", "confirm"):
+        for key in ("for_each", "confirm", "name"):
             value = getattr(spec, key)
             if value is not None:
                 names_ok(spec, value, key, line_at(raw, (key,)))
+    problems += step_reference_problems(playbook, renderer)
     problems += _prerequisites(playbook, registry, options)
     if problems:
         raise ValidationError(problems=list(dict.fromkeys(problems)))
