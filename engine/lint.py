@@ -165,8 +165,9 @@ def validate_file(path: str | Path, *, cli_vars: dict[str, Any], cli_raw: dict[s
                   file_vars: dict[str, Any] | None, options: Any) -> Validation:
     """Every problem of the playbook at `path`; a format error stops it (nothing else can be read)."""
     from .graph import build_plan
-    from .helpers import template_helpers
+    from .helpers import Lookups
     from .inputs import ResolvedInputs, resolve_inputs
+    from .masking import masked_error
     from .model import load_playbook
     from .plugins.registry import PluginRegistry
     from .prepare import Prepared, _expander, check_playbook
@@ -176,7 +177,8 @@ def validate_file(path: str | Path, *, cli_vars: dict[str, Any], cli_raw: dict[s
     registry = PluginRegistry()
     renderer = Renderer(playbook.base_dir, Path(tempfile.mkdtemp(prefix="playbook-validate-")), placeholders=True)
     result = Validation()
-    _gather(result.problems, lambda: check_playbook(playbook, registry, renderer, options))
+    lookups = Lookups()
+    _gather(result.problems, lambda: check_playbook(playbook, registry, renderer, options, lookups))
     given = {**(file_vars or {}), **cli_vars}
     result.lacking = [n for n, s in playbook.inputs.items() if s.required and not s.has_default and n not in given]
     known = dataclasses.replace(playbook, inputs={n: s for n, s in playbook.inputs.items()
@@ -186,13 +188,18 @@ def validate_file(path: str | Path, *, cli_vars: dict[str, Any], cli_raw: dict[s
         values = {**inputs.values, **{n: Placeholder(n) for n in result.lacking}}
         inputs = ResolvedInputs(values=values, secrets={n for n, s in playbook.inputs.items() if s.secret},
                                 undeclared=inputs.undeclared)
-    helpers = template_helpers(options)
+    helpers = lookups.for_run(options)
     values = inputs.values if inputs is not None else {n: Placeholder(n) for n in playbook.inputs}
 
     def scope_for(locals: dict) -> Scope:
         return Scope(renderer, inputs=values, var_templates=playbook.vars, steps=None, locals=locals, helpers=helpers)
 
-    plan = _gather(result.problems, lambda: build_plan(playbook, _expander(scope_for, renderer, playbook.file)))
+    def plan_it() -> Any:
+        try:
+            return build_plan(playbook, _expander(scope_for, renderer, playbook.file))
+        except PlaybookError as err:  # for_each and guard messages may quote a secret's value
+            raise (masked_error(err, inputs.masker) if inputs is not None else err) from None
+    plan = _gather(result.problems, plan_it)
     result.problems = list(dict.fromkeys(result.problems))
     if plan is not None and inputs is not None and not result.problems:
         result.prepared = Prepared(playbook=playbook, inputs=inputs, plan=plan, renderer=renderer,
