@@ -52,6 +52,8 @@ class ClusterSpec:
     termination_delay: float = 0.0
     skipped: dict[str, int] = field(default_factory=dict)  # a dump's objects left out of the copy, by reason
     snapshot: dict = field(default_factory=dict)  # a snapshot's own metadata (context, time taken)
+    lenient: bool = False  # a dump: an object the API refuses is left out (and listed), not fatal
+    refused: list[str] = field(default_factory=list)  # filled while loading: what was refused and why
 
 
 def load_cluster(source: str | Path | dict | None) -> ClusterSpec:
@@ -129,7 +131,7 @@ def _from_dump(read: Callable[[], "dump.Dump"], where: str) -> tuple[ClusterSpec
     except dump.DumpError as exc:
         raise ClusterFileError(str(exc)) from None
     nodes, manifests, skipped = objects.importable()
-    spec = ClusterSpec(objects=manifests, skipped=skipped, snapshot=objects.meta)
+    spec = ClusterSpec(objects=manifests, skipped=skipped, snapshot=objects.meta, lenient=True)
     if nodes:
         spec.nodes = nodes
     return spec, objects

@@ -69,6 +69,10 @@ class Dump:
                 continue
             clean = clean_object(obj)
             (nodes if obj["kind"] == "Node" else objects).append(clean)
+        # A dump of some namespaces (``kubectl get ... -n shop -o yaml``) may lack their Namespace objects.
+        have = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"} | _SYSTEM_NAMESPACES
+        for ns in sorted({o["metadata"].get("namespace") for o in objects} - have - {None, ""}):
+            objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         return nodes, objects, skipped
 
 

@@ -128,6 +128,11 @@ class Emulator:
                 # with the emulator's state rather than growing ~/.kube/cache with each run.
                 "KUBECACHEDIR": str(self.state_dir / "kube-cache")}
 
+    @property
+    def refused(self) -> list[str]:
+        """Objects of a loaded dump the API refused (each ``Kind namespace/name: why``); they are not in the copy."""
+        return list(self._spec.refused)
+
     # -- live control and inspection ---------------------------------------------------------------------
     def set_faults(self, faults: dict) -> None:
         """Replace the fault configuration now (a ValueError names what is wrong with it)."""

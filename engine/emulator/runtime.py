@@ -79,6 +79,9 @@ class Runtime:
                 except ApiError as exc:  # the cluster file's mistake: say which object, no traceback
                     meta = obj.get("metadata") or {}
                     where = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p)
+                    if self.spec.lenient:  # a real cluster's dump: one odd object must not stop the copy
+                        self.spec.refused.append(f"{obj.get('kind')} {where}: {exc.message}")
+                        continue
                     raise ClusterFileError(f"cluster: {obj.get('kind')} {where}: {exc.message}") from None
             self._settle()
         self.endpoints.flush()

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..emulator import Emulator
-from ..emulator.cluster import load_with_dump
+from ..emulator.cluster import ClusterFileError, load_with_dump
+from ..emulator.faults import FaultError
+from ..errors import UsageError
 from ..journal import read_journal
 from .checks import (Intent, before_run, downtime, failed_steps, monitored_workload, old_proxies,
                      webhook_overlap)
@@ -82,9 +84,13 @@ def rehearse(playbook: str | Path, source: str | Path | dict, out_dir: Path,
     from ..runs import Attempt, Presentation, start_run
     options = options or RehearsalOptions()
     out_dir.mkdir(parents=True, exist_ok=True)
-    spec, dumped = load_with_dump(source)
+    try:
+        spec, dumped = load_with_dump(source)
+        emulator = Emulator(spec, readiness_delay=options.readiness_delay, state_dir=out_dir / "emulator").start()
+    except (ClusterFileError, FaultError) as exc:
+        raise UsageError(f"--snapshot {source}: {exc}") from None
     recorder = RolloutRecorder()
-    with Emulator(spec, readiness_delay=options.readiness_delay, state_dir=out_dir / "emulator") as emu:
+    with emulator as emu:
         # The cluster as copied, pods with their real readiness times: the snapshot's objects when there is
         # one, else (a cluster file) the copy as it started.
         before = ClusterView(dumped.objects if dumped is not None else emu.state()["items"])
@@ -126,7 +132,8 @@ def rehearse(playbook: str | Path, source: str | Path | dict, out_dir: Path,
         downtime={str(monitored_workload(k)): round(sum((o["end"] or ended) - o["start"] for o in v), 3)
                   for k, v in outages.items()},
         estimate=est.as_dict(),
-        copy={"objects": len(spec.objects), "nodes": len(spec.nodes), "left_out": dict(spec.skipped)},
+        copy={"objects": len(spec.objects) - len(spec.refused), "nodes": len(spec.nodes),
+              "left_out": dict(spec.skipped), "refused": list(spec.refused)},
         plan=_plan(prepared), not_live=NOT_LIVE.format(source=source), started=started)
 
 

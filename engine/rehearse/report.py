@@ -41,6 +41,9 @@ def text(report: Report) -> str:
              f"verdict: {_VERDICT_WORDS[report.verdict]} ({_counts(report)})",
              f"run: {run['status']} (exit {run['exit_code']}) in {format_duration(run['seconds'])} on the emulator"
              + (f"; first failed step: {run['failed_step']}" if run.get("failed_step") else "")]
+    if report.copy.get("refused"):
+        lines.append(f"copy: {len(report.copy['refused'])} object(s) of the dump refused by the emulator's API and "
+                     f"left out: " + "; ".join(report.copy["refused"]))
     for f in report.findings:
         lines += ["", f"{f.severity.upper()} {f.code} {f.kind.slug}: {f.message}",
                   f"  objects: {', '.join(f.objects)}", f"  fix: {f.fix}"]
@@ -64,6 +67,8 @@ def markdown(report: Report) -> str:
            f"- Copy: {report.copy['objects']} objects on {report.copy['nodes']} nodes"
            + (" (left out: " + ", ".join(f"{n} {k}" for k, n in sorted(report.copy["left_out"].items())) + ")"
               if report.copy["left_out"] else ""),
+           *(["- Refused by the emulator's API (not in the copy): " + "; ".join(report.copy["refused"])]
+             if report.copy.get("refused") else []),
            f"- Run: {run['status']}, exit code {run['exit_code']}, {format_duration(run['seconds'])} on the emulator; "
            f"journal `{run['run_dir']}`",
            "- Inputs: " + ", ".join(f"`{k}={json.dumps(v, default=str)}`" for k, v in sorted(report.inputs.items())),

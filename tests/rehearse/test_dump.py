@@ -141,3 +141,40 @@ def test_run_emulate_snapshot_runs_a_playbook_on_the_copy(real_dump, tmp_path):
                           capture_output=True, text=True, timeout=180, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"serving a {real_dump} cluster" in proc.stderr
+
+
+def test_a_dump_of_some_namespaces_gets_them_and_an_object_the_api_refuses_is_left_out(tmp_path, make_emulator):
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bad", "namespace": "shop"},
+           "spec": {"selector": {"matchLabels": {"app": "x"}},
+                    "template": {"metadata": {"labels": {"app": "y"}},
+                                 "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
+    path = tmp_path / "shop.yaml"  # as `kubectl get deploy,cm -n shop -o yaml` writes it: no Namespace object
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [
+        {**CM, "metadata": {"name": "c", "namespace": "shop"}}, bad]}))
+    emu = make_emulator(str(path))
+    api = config.new_client_from_config(config_file=str(emu.kubeconfig))
+    assert client.CoreV1Api(api).read_namespaced_config_map("c", "shop").data == {"k": "v"}
+    assert len(emu.refused) == 1 and emu.refused[0].startswith("Deployment shop/bad: ")
+    assert "selector" in emu.refused[0]
+
+
+def test_a_cluster_file_mistake_is_still_fatal(tmp_path):
+    from engine.emulator import Emulator
+    from engine.emulator.cluster import ClusterFileError
+    with pytest.raises(ClusterFileError, match="Deployment shop/bad"):
+        Emulator({"namespaces": ["shop"], "objects": [{
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bad", "namespace": "shop"},
+            "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {
+                "metadata": {"labels": {"app": "y"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}]},
+            state_dir=tmp_path / "st").start()
+
+
+def test_rehearse_of_an_unreadable_snapshot_is_one_line(tmp_path):
+    bad = tmp_path / "snap.yaml"
+    bad.write_text("apiVersion: v1\nkind: List\nitems:\n- {kind: Pod}\n")
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "rehearse", "playbooks/canary-upgrade.yaml",
+                           "--snapshot", str(bad), "--var", "rev=1-20-0", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=str(__import__("pathlib").Path(__file__).parents[2]))
+    assert proc.returncode == 2 and proc.stderr.splitlines()[-1].startswith(f"error: --snapshot {bad}: ")
+    assert "every entry needs apiVersion, kind and metadata" in proc.stderr
