@@ -81,6 +81,10 @@ def rehearse_command(file: str, source: str, vars_file: tuple, var: tuple, out_d
     values, raw = _parse_vars(var)
     out = Path(out_dir) if out_dir else default_out_dir()
     click.echo(f"rehearse: copying {source} into the emulator; the live cluster is not contacted", err=True)
+    urls = sorted(k for k, v in values.items() if isinstance(v, str) and v.startswith(("http://", "https://")))
+    if urls:
+        click.echo(f"rehearse: note: steps using {', '.join(urls)} call those URLs for real; leave them empty to "
+                   f"keep the rehearsal to the emulator", err=True)
     options = RehearsalOptions(vars=values, raw_vars=raw, file_vars=read_vars_files(vars_file),
                                readiness_delay=readiness_delay, max_parallel=max_parallel,
                                stream=sys.stdout if show_run else None, quiet=not show_run)

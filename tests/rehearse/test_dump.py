@@ -178,3 +178,22 @@ def test_rehearse_of_an_unreadable_snapshot_is_one_line(tmp_path):
                           cwd=str(__import__("pathlib").Path(__file__).parents[2]))
     assert proc.returncode == 2 and proc.stderr.splitlines()[-1].startswith(f"error: --snapshot {bad}: ")
     assert "every entry needs apiVersion, kind and metadata" in proc.stderr
+
+
+@needs_kubectl
+def test_what_the_real_kubectl_dumps_loads_back(real_dump, make_emulator, tmp_path):
+    first = make_emulator(str(real_dump))
+    kinds = "nodes,namespaces,deployments,statefulsets,daemonsets,replicasets,pods,services,configmaps,secrets," \
+            "poddisruptionbudgets,horizontalpodautoscalers,mutatingwebhookconfigurations," \
+            "validatingwebhookconfigurations,customresourcedefinitions,certificates,servicemonitors,cronjobs," \
+            "networkpolicies,istiooperators,serviceaccounts,priorityclasses"
+    for fmt in ("yaml", "json"):
+        out = tmp_path / f"kubectl.{fmt}"
+        out.write_text(kubectl(first, "get", kinds, "-A", "-o", fmt, timeout=60).stdout)
+        copy = make_emulator(str(out))
+        key = lambda o: (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])  # noqa: E731
+        derived = {"Pod", "ReplicaSet", "Endpoints", "EndpointSlice", "Event", "ControllerRevision"}
+        want = {key(o) for o in first.state()["items"] if o["kind"] not in derived}
+        got = {key(o) for o in copy.state()["items"] if o["kind"] not in derived}
+        assert want - got == set() and copy.refused == [], fmt
+        assert "Certificate" in {k for k, _, _ in got} and "ServiceMonitor" in {k for k, _, _ in got}
