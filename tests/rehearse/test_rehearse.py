@@ -110,3 +110,15 @@ def test_the_command_writes_the_reports_and_never_contacts_the_live_cluster(tmp_
     assert "# Rehearsal: istio-canary-upgrade" in (out / "report.md").read_text()
     refused = subprocess.run(args + ["--context", "prod"], env=env, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "never talks to a live cluster" in refused.stderr
+
+
+def test_the_command_says_which_urls_a_rehearsal_calls_for_real(tmp_path):
+    fixture = Path(__file__).parent / "fixtures" / "RH107-step-failed.yaml"  # fails before any URL is called
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "rehearse", str(CANARY), "--snapshot", str(fixture),
+                           "--out", str(tmp_path / "out"), "--var", "rev=1-20-0",
+                           "--var", "health_url=http://shop.example.com/{namespace}/health",
+                           "--var", 'waves=[{"name": "all", "namespaces": ["apps"]}]'],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "rehearse: note: steps using health_url call those URLs for real" in proc.stderr
+    assert "ERROR RH107 step-failed: step precheck" in proc.stdout
