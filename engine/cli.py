@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .completion import complete_input_names, complete_run_ids
 from .errors import PlaybookError, UsageError
 
 
@@ -64,7 +65,7 @@ def _prepare(file: str, var: tuple[str, ...], vars_file: tuple[str, ...], option
 def _var_options(fn):
     fn = click.option("--vars-file", multiple=True, type=click.Path(dir_okay=False),
                       help="YAML file of input values (repeatable; --var wins).")(fn)
-    fn = click.option("--var", multiple=True, metavar="KEY=VALUE",
+    fn = click.option("--var", multiple=True, metavar="KEY=VALUE", shell_complete=complete_input_names,
                       help="Set an input; VALUE is read as YAML (repeatable).")(fn)
     return fn
 
@@ -196,7 +197,7 @@ def runs_command(runs_dir: str | None) -> None:
 
 
 @cli.command()
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete_run_ids)
 @_journal_options
 def show(run_id: str, runs_dir: str | None) -> None:
     """Show one run: inputs, timeline of every event, and each step's status (RUN may be a prefix or `last`)."""
@@ -205,7 +206,7 @@ def show(run_id: str, runs_dir: str | None) -> None:
 
 
 @cli.command()
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete_run_ids)
 @click.option("--var", multiple=True, metavar="KEY=VALUE", help="Give a secret input again (the journal masks them).")
 @click.option("--yes", "-y", is_flag=True, help="Answer yes to every confirmation.")
 @click.option("--max-parallel", type=click.IntRange(1, 256), default=None, help="Most steps at once [as the run].")
@@ -228,7 +229,7 @@ def resume(run_id: str, var: tuple, yes: bool, max_parallel: int | None, no_roll
 
 
 @cli.command()
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete_run_ids)
 @click.option("--var", multiple=True, metavar="KEY=VALUE", help="Give a secret input again (the journal masks them).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--context", help="Kubernetes context [as the run].")

@@ -1,7 +1,8 @@
 """Generating the reference docs from their sources of truth, so docs cannot drift.
 
-`python -m engine.docgen` rewrites docs/format-reference.md (from schemas/playbook.schema.json) and
-docs/cli.md (from the click commands); tests fail when the checked-in files differ from what this generates.
+`python -m engine.docgen` rewrites docs/format-reference.md (from schemas/playbook.schema.json),
+docs/cli.md (from the click commands) and schemas/playbook.draft-07.schema.json (the same schema in the draft
+editors read); tests fail when the checked-in files differ from what this generates.
 """
 from __future__ import annotations
 
@@ -124,18 +125,55 @@ def cli_reference() -> str:
 GENERATED = {"format-reference.md": format_reference, "cli.md": cli_reference}
 
 
+def editor_schema() -> str:
+    """schemas/playbook.draft-07.schema.json: the playbook schema in the draft editors' YAML language servers
+    read (yaml-language-server documents draft 7): `$defs` become `definitions`, nothing else changes (the
+    schema uses no keyword newer than draft 7)."""
+    schema = playbook_schema()
+
+    def convert(node):
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "$schema":
+                    out[key] = "http://json-schema.org/draft-07/schema#"
+                elif key == "$id":
+                    continue  # the file is found by path; an $id would send a server to a URL that does not serve it
+                elif key == "$defs":
+                    out["definitions"] = convert(value)
+                elif key == "$ref" and isinstance(value, str):
+                    out[key] = value.replace("#/$defs/", "#/definitions/")
+                else:
+                    out[key] = convert(value)
+            return out
+        if isinstance(node, list):
+            return [convert(v) for v in node]
+        return node
+    return json.dumps(convert(schema), indent=2, ensure_ascii=False) + "\n"
+
+
+SCHEMAS = DOCS.parent / "schemas"
+GENERATED_SCHEMAS = {"playbook.draft-07.schema.json": editor_schema}
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     parser = argparse.ArgumentParser(prog="python -m engine.docgen", description=(
-        "Rewrite docs/format-reference.md (from schemas/playbook.schema.json) and docs/cli.md (from the click "
-        "commands)."))
+        "Rewrite docs/format-reference.md (from schemas/playbook.schema.json), docs/cli.md (from the click "
+        "commands) and schemas/playbook.draft-07.schema.json (the schema for editors)."))
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
     args = parser.parse_args(argv)
+    targets = {**{DOCS / n: fn for n, fn in GENERATED.items()},
+               **{SCHEMAS / n: fn for n, fn in GENERATED_SCHEMAS.items()}}
     if args.check:
-        stale = [name for name, fn in GENERATED.items() if (DOCS / name).read_text(encoding="utf-8") != fn()]
-        for name in stale:
-            print(f"docs/{name} is out of date: run python -m engine.docgen", file=sys.stderr)
+        stale = [path for path, fn in targets.items()
+                 if not path.exists() or path.read_text(encoding="utf-8") != fn()]
+        for path in stale:
+            print(f"{path.relative_to(DOCS.parent)} is out of date: run python -m engine.docgen", file=sys.stderr)
         return 1 if stale else 0
+    for name, fn in GENERATED_SCHEMAS.items():
+        (SCHEMAS / name).write_text(fn(), encoding="utf-8")
+        print(f"wrote schemas/{name}", file=sys.stderr)
     for name, fn in GENERATED.items():
         (DOCS / name).write_text(fn(), encoding="utf-8")
         print(f"wrote docs/{name}", file=sys.stderr)

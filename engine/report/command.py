@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..completion import complete_run_ids
+
 REPORT_NAME = "report.html"
 
 
@@ -22,7 +24,7 @@ def write_report(run_dir: Path, fmt: str = "html", output: Path | None = None) -
 
 
 @click.command("report")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN", shell_complete=complete_run_ids)
 @click.option("--format", "fmt", type=click.Choice(["html", "md"]), default="html", show_default=True,
               help="html: one self-contained page; md: Markdown.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True),
