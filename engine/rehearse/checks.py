@@ -297,15 +297,22 @@ def _max_surge(spec: dict, replicas: int) -> int:
     return resolve_percent((strategy.get("rollingUpdate") or {}).get("maxSurge", "25%"), replicas, True)
 
 
-def rollout_batches(spec: dict) -> int:
-    """How many waves of new pods a rolling update of a Deployment takes (each waits for readiness)."""
-    replicas = int(spec.get("replicas", 1))
-    strategy = spec.get("strategy") or {}
-    if strategy.get("type") == "Recreate" or replicas <= 0:
-        return 1
-    ru = strategy.get("rollingUpdate") or {}
-    step = _max_surge(spec, replicas) + resolve_percent(ru.get("maxUnavailable", "25%"), replicas, False)
-    return max(1, math.ceil(replicas / max(1, step)))
+def rollout_batches(spec: dict, key: str = "deployments.apps", nodes: int = 1) -> int:
+    """How many waves of new pods a rolling update takes (each waits for readiness): a Deployment by its
+    maxSurge + maxUnavailable; a StatefulSet one pod at a time (or maxUnavailable); a DaemonSet over its
+    ``nodes`` by maxUnavailable."""
+    if key == "deployments.apps":
+        replicas = int(spec.get("replicas", 1))
+        strategy = spec.get("strategy") or {}
+        if strategy.get("type") == "Recreate" or replicas <= 0:
+            return 1
+        ru = strategy.get("rollingUpdate") or {}
+        step = _max_surge(spec, replicas) + resolve_percent(ru.get("maxUnavailable", "25%"), replicas, False)
+        return max(1, math.ceil(replicas / max(1, step)))
+    total = int(spec.get("replicas", 1)) if key == "statefulsets.apps" else nodes
+    ru = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
+    step = resolve_percent(ru.get("maxUnavailable", 1), max(total, 1), False)
+    return max(1, math.ceil(total / max(1, step)))
 
 
 # -- RH107, RH108 -------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@ rollouts the rehearsal saw, and the rehearsal's own wall time.
 
 The emulator makes pods Ready after a short fixed delay; a real pod takes what its image pull, start-up and
 readiness probe take, which the snapshot records (``PodScheduled`` to ``Ready``). Each rollout the rehearsal
-saw (a Deployment from its first unfinished status to its last finished one) is re-timed as
+saw (a Deployment, StatefulSet or DaemonSet from its first unfinished status to its finished one) is
+re-timed as
 ``batches x readiness``; rollouts that overlapped in the rehearsal overlap in the estimate too. The estimate
 is the rehearsal's wall time with those spans replaced by their re-timed length; everything else (waits,
 soaks, tool runs) counts as it ran.
@@ -87,7 +88,7 @@ class Readiness:
 
 @dataclass
 class Rollout:
-    """One rollout the rehearsal saw: a Deployment from unfinished to finished."""
+    """One rollout the rehearsal saw: a Deployment, StatefulSet or DaemonSet from unfinished to finished."""
 
     workload: Workload
     start: float
@@ -101,8 +102,8 @@ _TEMPLATED = {"deployments.apps", "statefulsets.apps", "daemonsets.apps"}
 
 
 class RolloutRecorder:
-    """Subscribed to the emulator's store: each Deployment rollout's start and end (wall clock), and every
-    workload whose pod template changed (restarted) or bare pod deleted during the run."""
+    """Subscribed to the emulator's store: each rollout's start and end (wall clock), and every workload whose
+    pod template changed (restarted) or bare pod deleted during the run."""
 
     def __init__(self) -> None:
         self.rollouts: list[Rollout] = []
@@ -120,25 +121,37 @@ class RolloutRecorder:
         if kind == "MODIFIED" and old is not None and \
                 (old.get("spec") or {}).get("template") != (obj.get("spec") or {}).get("template"):
             self.restarted.add(w)
-        if key != "deployments.apps":
-            return
-        spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        replicas = int(spec.get("replicas", 1))
-        done = (int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 1))
-                and int(status.get("updatedReplicas", 0)) == replicas
-                and int(status.get("readyReplicas", 0)) == replicas
-                and int(status.get("replicas", 0)) == replicas)
+        spec = obj.get("spec") or {}
+        done = rollout_done(key, obj)
         now = time.time()
         with self._lock:
             current = self._open.get(w)
             if not done and current is None:
                 app = ((spec.get("template") or {}).get("metadata", {}).get("labels") or {}).get("app")
-                r = Rollout(w, now, None, 1 if kind == "ADDED" else rollout_batches(spec), app, kind == "ADDED")
+                nodes = int((obj.get("status") or {}).get("desiredNumberScheduled") or 1)
+                batches = 1 if kind == "ADDED" and key == "deployments.apps" else rollout_batches(spec, key, nodes)
+                r = Rollout(w, now, None, batches, app, kind == "ADDED")
                 self._open[w] = r
                 self.rollouts.append(r)
             elif done and current is not None:
                 current.end = now
                 del self._open[w]
+
+
+def rollout_done(key: str, obj: dict) -> bool:
+    """Whether a Deployment, StatefulSet or DaemonSet has finished rolling out, as its status says."""
+    meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    if int(status.get("observedGeneration", 0)) < int(meta.get("generation", 1)):
+        return False
+    if key == "daemonsets.apps":
+        want = int(status.get("desiredNumberScheduled", 0))
+        return int(status.get("updatedNumberScheduled", 0)) == want and int(status.get("numberReady", 0)) == want
+    replicas = int(spec.get("replicas", 1))
+    done = (int(status.get("updatedReplicas", 0)) == replicas and int(status.get("readyReplicas", 0)) == replicas
+            and int(status.get("replicas", 0)) == replicas)
+    if key == "statefulsets.apps" and status.get("updateRevision"):
+        done = done and status.get("currentRevision") == status["updateRevision"]
+    return done
 
 
 @dataclass

@@ -2,11 +2,15 @@
 overlapping rollouts kept overlapped."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from engine.rehearse.checks import rollout_batches
-from engine.rehearse.timing import Readiness, Rollout, estimate, pod_ready_seconds
+from engine.rehearse.timing import Readiness, Rollout, RolloutRecorder, estimate, pod_ready_seconds
 from engine.rehearse.view import Workload
+
+from .conftest import kubectl, needs_kubectl
 
 
 def _pod(scheduled: str | None, ready: str | None, status: str = "True") -> dict:
@@ -37,6 +41,34 @@ def test_readiness_is_scheduled_to_ready(pod, seconds):
 ])
 def test_rollout_batches(strategy, replicas, batches):
     assert rollout_batches({"replicas": replicas, "strategy": strategy}) == batches
+
+
+@pytest.mark.parametrize("key,spec,nodes,batches", [
+    ("statefulsets.apps", {"replicas": 3}, 1, 3),                                            # one pod at a time
+    ("statefulsets.apps", {"replicas": 6, "updateStrategy": {"rollingUpdate": {"maxUnavailable": 2}}}, 1, 3),
+    ("daemonsets.apps", {}, 4, 4),
+    ("daemonsets.apps", {"updateStrategy": {"rollingUpdate": {"maxUnavailable": "50%"}}}, 4, 2),
+])
+def test_statefulset_and_daemonset_batches(key, spec, nodes, batches):
+    assert rollout_batches(spec, key, nodes) == batches
+
+
+@needs_kubectl
+def test_the_recorder_sees_a_statefulset_rollout_and_its_restart(make_emulator):
+    emu = make_emulator({"namespaces": ["data"], "objects": [{
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "data"},
+        "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                 "template": {"metadata": {"labels": {"app": "db"}},
+                              "spec": {"containers": [{"name": "db", "image": "redis"}]}}}}]})
+    recorder = RolloutRecorder()
+    emu.call(lambda rt: rt.api.store.subscribe(recorder))
+    kubectl(emu, "rollout", "restart", "statefulset/db", "-n", "data")
+    deadline = time.time() + 20
+    while time.time() < deadline and not (recorder.rollouts and recorder.rollouts[0].end):
+        time.sleep(0.05)
+    db = Workload("StatefulSet", "data", "db")
+    assert db in recorder.restarted
+    assert [(r.workload, r.batches) for r in recorder.rollouts] == [(db, 2)] and recorder.rollouts[0].end
 
 
 def test_overlapping_rollouts_count_once_and_serial_ones_add_up():
