@@ -3,6 +3,7 @@ emulator loads again; Secret values never leave the cluster."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -88,3 +89,25 @@ def test_custom_resources_read_are_istio_gateway_api_and_argo_rollouts():
     assert [(r.group, r.version, r.plural) for r in _custom_resources(crds)] == [
         ("gateway.networking.k8s.io", "v1", "httproutes"), ("install.istio.io", "v1", "istiooperators"),
         ("argoproj.io", "v1", "rollouts"), ("networking.istio.io", "v1", "virtualservices")]
+
+
+def test_snapshot_reads_the_named_context_and_names_what_it_could_not_read(make_emulator, tmp_path):
+    emu = make_emulator(faults={"api_errors": [{"path": "^/apis/policy/v1/poddisruptionbudgets", "status": 403,
+                                                "message": "forbidden"}]})
+    # Two contexts; the current one points nowhere, --context picks the emulator.
+    config_doc = yaml.safe_load(emu.kubeconfig.read_text())
+    config_doc["clusters"].append({"name": "gone", "cluster": {"server": "http://127.0.0.1:9"}})
+    config_doc["contexts"].append({"name": "gone", "context": {"cluster": "gone", "user": "emulator"}})
+    config_doc["current-context"] = "gone"
+    kubeconfig = tmp_path / "two-contexts"
+    kubeconfig.write_text(yaml.safe_dump(config_doc))
+    out = tmp_path / "snap.yaml"
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "snapshot", "--kubeconfig", str(kubeconfig),
+                           "--context", "emulator", "-o", str(out)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "snapshot: poddisruptionbudgets.policy not read: 403 forbidden" in proc.stderr
+    doc = yaml.safe_load(out.read_text())
+    notes = doc["metadata"]["annotations"]
+    assert notes["playbook.dev/context"] == "emulator" and notes["playbook.dev/server"] == emu.url
+    assert json.loads(notes["playbook.dev/unreadable"])["poddisruptionbudgets.policy"] == "403 forbidden"
+    assert not any(i["kind"] == "PodDisruptionBudget" for i in doc["items"])
