@@ -135,7 +135,7 @@ class Api:
 
     def patch(self, rt: ResourceType, namespace: str, name: str, content_type: str, body: bytes | Any, *,
               subresource: str = "", dry_run: bool = False, manager: str | None = None,
-              force: bool = False) -> dict:
+              force: bool = False, validation: str | None = None, warnings: list[str] | None = None) -> dict:
         """PATCH with any of the four patch types; server-side apply creates the object when missing."""
         old = self.store.get(rt.key, namespace if rt.namespaced else "", name)
         ctype = wire.media_type(content_type)
@@ -143,7 +143,8 @@ class Api:
         accepted = [t for t in wire.PATCH_TYPES if rt.group in BUILTIN_GROUPS or t != patching.STRATEGIC_PATCH]
         doc = wire.decode(body, ctype, accepted) if isinstance(body, (bytes, bytearray, str)) else body
         if ctype == patching.APPLY_PATCH:
-            return self._apply(rt, namespace, name, old, doc, subresource, dry_run, manager, force)
+            return self._apply(rt, namespace, name, old, doc, subresource, dry_run, manager, force, validation,
+                               warnings)
         if old is None:
             raise errors.not_found(rt, name)
         current = copy.deepcopy(old)
@@ -155,14 +156,15 @@ class Api:
             new = patching.apply_strategic_merge_patch(current, doc)
         if not isinstance(new, dict):
             raise errors.bad_request("the patch did not produce an object")
-        typecheck.check(rt, new)
+        (warnings if warnings is not None else []).extend(self.enforce_fields(rt, new, validation))
         patched_rv = (new.get("metadata") or {}).get("resourceVersion")
         if patched_rv and patched_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rt, name)
         return self._write(rt, old, new, subresource, dry_run, manager)
 
     def _apply(self, rt: ResourceType, namespace: str, name: str, old: dict | None, config: Any, subresource: str,
-               dry_run: bool, manager: str | None, force: bool) -> dict:
+               dry_run: bool, manager: str | None, force: bool, validation: str | None,
+               warnings: list[str] | None) -> dict:
         """Server-side apply with field ownership (see managed_fields)."""
         if not manager:
             raise errors.ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
@@ -172,7 +174,7 @@ class Api:
                                   "field": "fieldManager"}]})
         if not isinstance(config, dict):
             raise errors.bad_request("the body of the request was in an unknown format")
-        typecheck.check(rt, config)
+        (warnings if warnings is not None else []).extend(self.enforce_fields(rt, config, validation))
         if config.get("apiVersion") != rt.api_version:
             raise errors.bad_request(f"the API version in the data ({config.get('apiVersion')}) does not match "
                                      f"the expected API version ({rt.api_version})")
@@ -190,6 +192,19 @@ class Api:
         if patched_rv and patched_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rt, name)
         return self._write(rt, old, new, subresource, dry_run, managed=managers)
+
+    def enforce_fields(self, rt: ResourceType, obj: Any, validation: str | None) -> list[str]:
+        """Type-check a client's object against its schema (a CRD's for a custom resource) and drop unknown
+        fields per ``fieldValidation``; returns the warnings to send."""
+        schema = None
+        if rt.group not in BUILTIN_GROUPS:
+            crd = self.find(self.registry.by_key(CRD_KEY), "", f"{rt.plural}.{rt.group}")
+            version = next((v for v in ((crd or {}).get("spec") or {}).get("versions") or []
+                            if v.get("name") == rt.version), {})
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            if not isinstance(schema, dict):
+                return []
+        return typecheck.enforce(rt, obj, validation, schema)
 
     def _types(self, rt: ResourceType) -> tuple[managed_fields.Types, managed_fields.Type]:
         crds = self.list(self.registry.by_key(CRD_KEY)) if rt.group not in BUILTIN_GROUPS else []

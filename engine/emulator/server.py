@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from . import discovery, errors, openapi, openapi_proto, podio, spdy, tables, typecheck, wire
+from . import discovery, errors, openapi, openapi_proto, podio, spdy, tables, wire
 from .api import CRD_KEY
 from .errors import ApiError
 from .disruption import evict
@@ -195,9 +195,9 @@ class Server:
                 return self._list(request, rt, namespace or None)
             if method == "POST":
                 body = await _body(request)
-                typecheck.check(rt, body)
+                warnings = self.api.enforce_fields(rt, body, q.get("fieldValidation"))
                 return self._object(request, rt, self.api.create(rt, namespace, body, dry_run=dry_run,
-                                                                 manager=_manager(request)), 201)
+                                                                 manager=_manager(request)), 201, warnings)
             if method == "DELETE":  # deletecollection answers with the list of what it deleted
                 gone = [self.api.delete(rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"],
                                         dry_run=dry_run)
@@ -220,18 +220,21 @@ class Server:
             return self._object(request, rt, self.api.get(rt, namespace, name))
         if method == "PUT":
             body = await _body(request)
-            typecheck.check(rt, body)
+            warnings = self.api.enforce_fields(rt, body, q.get("fieldValidation"))
             return self._object(request, rt, self.api.replace(rt, namespace, name, body, subresource=sub,
-                                                              dry_run=dry_run, manager=_manager(request)))
+                                                              dry_run=dry_run, manager=_manager(request)),
+                                warnings=warnings)
         if method == "PATCH":
             raw = await request.read()
             existed = self.api.find(rt, namespace, name) is not None
             ctype = request.headers.get("Content-Type", "")
             # An apply must name its manager; other writes default to the User-Agent's product.
             manager = request.query.get("fieldManager") if "apply-patch" in ctype else _manager(request)
+            warnings: list[str] = []
             obj = self.api.patch(rt, namespace, name, ctype, raw, subresource=sub, dry_run=dry_run, manager=manager,
-                                 force=q.get("force") in ("1", "true"))
-            return self._object(request, rt, obj, 200 if existed else 201)
+                                 force=q.get("force") in ("1", "true"), validation=q.get("fieldValidation"),
+                                 warnings=warnings)
+            return self._object(request, rt, obj, 200 if existed else 201, warnings)
         if method == "DELETE":
             opts = await _body(request) or {}
             propagation = q.get("propagationPolicy") or opts.get("propagationPolicy") or "Background"
@@ -245,11 +248,16 @@ class Server:
     def _crd_for(self, rt: ResourceType) -> dict | None:
         return self.api.find(self.api.registry.by_key(CRD_KEY), "", f"{rt.plural}.{rt.group}") if rt.group else None
 
-    def _object(self, request: web.Request, rt: ResourceType, obj: dict, status: int = 200) -> web.Response:
+    def _object(self, request: web.Request, rt: ResourceType, obj: dict, status: int = 200,
+                warnings: list[str] = ()) -> web.Response:
         if _wants_table(request):
-            return _json(tables.to_table(rt, [obj], obj["metadata"].get("resourceVersion", ""),
+            resp = _json(tables.to_table(rt, [obj], obj["metadata"].get("resourceVersion", ""),
                                          request.query.get("includeObject", "Metadata"), self._crd_for(rt)), status)
-        return _json(obj, status)
+        else:
+            resp = _json(obj, status)
+        for text in warnings:  # kubectl prints each as "Warning: <text>"
+            resp.headers.add("Warning", '299 - ' + json.dumps(text))
+        return resp
 
     def _list(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
         q = request.query

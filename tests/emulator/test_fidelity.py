@@ -324,6 +324,9 @@ BAD_REQUESTS = [
      "BadRequest", "cannot unmarshal bool into Go struct field ServicePort.spec.ports.port of type int32"),
     ("a wrongly typed field in a patch", "PATCH", DEPLOYMENTS + "/web", b'{"spec":{"replicas":"many"}}',
      {"Content-Type": "application/merge-patch+json"}, 400, "BadRequest", "DeploymentSpec.spec.replicas"),
+    ("an unknown field under fieldValidation=Strict", "POST", DEPLOYMENTS + "?fieldValidation=Strict",
+     _deployment(replica=3), {"Content-Type": "application/json"}, 400, "BadRequest",
+     'cannot be handled as a Deployment: strict decoding error: unknown field "spec.replica"'),
     ("a million replicas", "POST", DEPLOYMENTS, _deployment(replicas=1_000_000),
      {"Content-Type": "application/json"}, 422, "Invalid",
      "spec.replicas: Invalid value: 1000000: must be less than or equal to 1000"),
@@ -433,3 +436,65 @@ def test_exec_answers_every_kubectl_version_over_spdy_or_websocket(emu, version)
                    "there").stdout == "hello there\n"
     assert kubectl(emu, version, "exec", "-i", "-n", "apps", name, "-c", "istio-proxy", "--", "hostname",
                    stdin="ignored\n").stdout == f"{name}\n"
+
+
+TYPO = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: NAME, namespace: apps}
+spec:
+  replica: 3
+  selector: {matchLabels: {app: NAME}}
+  template:
+    metadata: {labels: {app: NAME}}
+    spec:
+      containers: [{name: c, image: nginx, imagee: x}]
+"""
+
+
+@needs_versions
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unknown_fields_are_refused_under_strict_validation_and_dropped_with_a_warning(emu, version):
+    name = f"typo-{version.replace('.', '-')}"
+    manifest = TYPO.replace("NAME", name)
+    refused = kubectl(emu, version, "apply", "-f", "-", stdin=manifest, check=False)
+    assert refused.returncode == 1
+    assert ('Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field '
+            '"spec.replica", unknown field "spec.template.spec.containers[0].imagee"') in refused.stderr
+    warned = kubectl(emu, version, "apply", "--validate=warn", "-f", "-", stdin=manifest)
+    assert 'Warning: unknown field "spec.replica"' in warned.stderr
+    assert 'Warning: unknown field "spec.template.spec.containers[0].imagee"' in warned.stderr
+    stored = json.loads(kubectl(emu, version, "get", "deployment", name, "-n", "apps", "-o", "json").stdout)
+    assert "replica" not in stored["spec"] and stored["spec"]["replicas"] == 1
+    assert "imagee" not in stored["spec"]["template"]["spec"]["containers"][0]
+
+
+# (what, the widget's spec, the 422 message, or None when it is stored)
+WIDGETS = [
+    ("a string where the schema says integer", {"size": "big"},
+     'Widget.shop.example.com "w" is invalid: spec.size: Invalid value: "string": spec.size in body must be of '
+     'type integer: "string"'),
+    ("a list where the schema says object", [1],
+     'Widget.shop.example.com "w" is invalid: spec: Invalid value: "array": spec in body must be of type object: '
+     '"array"'),
+]
+
+
+@pytest.mark.parametrize("what,spec,message", WIDGETS, ids=[w[0] for w in WIDGETS])
+def test_custom_resources_are_validated_against_their_crd_schema(emu, what, spec, message):
+    kubectl(emu, None, "apply", "-f", "-", stdin=WIDGET_CRD)
+    body = {"apiVersion": "shop.example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec}
+    status, out = raw(emu, "POST", "/apis/shop.example.com/v1/namespaces/apps/widgets", json.dumps(body).encode(),
+                      {"Content-Type": "application/json"})
+    doc = json.loads(out)
+    assert (status, doc["reason"], doc["message"]) == (422, "Invalid", message)
+
+
+def test_custom_resource_fields_outside_the_schema_are_pruned(emu):
+    kubectl(emu, None, "apply", "-f", "-", stdin=WIDGET_CRD)
+    widget = {"apiVersion": "shop.example.com/v1", "kind": "Widget", "metadata": {"name": "pruned",
+              "namespace": "apps"}, "spec": {"size": 2, "weight": 9}, "extra": True}
+    refused = kubectl(emu, None, "apply", "-f", "-", stdin=json.dumps(widget), check=False)
+    assert 'strict decoding error: unknown field "extra", unknown field "spec.weight"' in refused.stderr
+    kubectl(emu, None, "apply", "--validate=false", "-f", "-", stdin=json.dumps(widget))
+    stored = json.loads(kubectl(emu, None, "get", "widget", "pruned", "-n", "apps", "-o", "json").stdout)
+    assert stored["spec"] == {"size": 2} and "extra" not in stored
