@@ -438,17 +438,7 @@ def test_exec_answers_every_kubectl_version_over_spdy_or_websocket(emu, version)
                    stdin="ignored\n").stdout == f"{name}\n"
 
 
-TYPO = """apiVersion: apps/v1
-kind: Deployment
-metadata: {name: NAME, namespace: apps}
-spec:
-  replica: 3
-  selector: {matchLabels: {app: NAME}}
-  template:
-    metadata: {labels: {app: NAME}}
-    spec:
-      containers: [{name: c, image: nginx, imagee: x}]
-"""
+TYPO = DEPLOYMENT.replace("replicas: 1", "replica: 3").replace("ports: [{containerPort: 80}]", "imagee: x")
 
 
 @needs_versions
