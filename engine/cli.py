@@ -162,13 +162,20 @@ def run(file: str, var: tuple, vars_file: tuple, dry_run: bool, yes: bool, max_p
                                      emulator.format_downtime_report())
             if output == "text":
                 click.echo(verdict["text"])
-        if output == "text":
-            from .report.command import write_report
-            try:
-                click.echo(f"report: {write_report(run_dir)}")
-            except (OSError, PlaybookError) as err:  # the run's exit code matters more than its report
-                click.echo(f"report: not written ({err}); try `playbook report {run_id}`", err=True)
+        _write_report(run_dir, output)
     sys.exit(code)
+
+
+def _write_report(run_dir: Path, output: str) -> None:
+    """The run's report.html, rewritten after each run, resume or rollback; its path ends the text output."""
+    from .report.command import write_report
+    try:
+        path = write_report(run_dir)
+    except (OSError, PlaybookError) as err:  # the run's exit code matters more than its report
+        click.echo(f"report: not written ({err}); try `playbook report {run_dir.name}`", err=True)
+        return
+    if output == "text":
+        click.echo(f"report: {path}")
 
 
 def _start_emulator(cluster: str | None, stack: ExitStack):
@@ -220,12 +227,14 @@ def resume(run_id: str, var: tuple, yes: bool, max_parallel: int | None, no_roll
            kubeconfig: str | None, output: str, verbose: bool, runs_dir: str | None) -> None:
     """Continue a failed, interrupted or killed run: keep what succeeded, re-check guards, run the rest."""
     from .api import RunOptions
-    from .runs import Attempt, Presentation, resume_run
+    from .runs import Attempt, Presentation, find_run, resume_run
     cli_vars, cli_raw = _parse_vars(var)
     options = RunOptions(context=context, kubeconfig=kubeconfig, interactive=sys.stdin.isatty(), assume_yes=yes)
     attempt = Attempt(max_parallel=max_parallel or 0, no_rollback=no_rollback, confirm=_confirm_fn(yes))
-    sys.exit(resume_run(_runs_dir(runs_dir), run_id, cli_vars=cli_vars, cli_raw=cli_raw, options=options,
-                        attempt=attempt, present=Presentation(output=output, quiet=not verbose)))
+    code = resume_run(_runs_dir(runs_dir), run_id, cli_vars=cli_vars, cli_raw=cli_raw, options=options,
+                      attempt=attempt, present=Presentation(output=output, quiet=not verbose))
+    _write_report(find_run(_runs_dir(runs_dir), run_id), output)
+    sys.exit(code)
 
 
 @cli.command()
@@ -241,11 +250,13 @@ def rollback(run_id: str, var: tuple, yes: bool, context: str | None, kubeconfig
              verbose: bool, runs_dir: str | None) -> None:
     """Undo a run (finished, failed, interrupted or killed): each compensation not yet done, newest first."""
     from .api import RunOptions
-    from .runs import Presentation, rollback_run
+    from .runs import Presentation, find_run, rollback_run
     cli_vars, cli_raw = _parse_vars(var)
     options = RunOptions(context=context, kubeconfig=kubeconfig, interactive=sys.stdin.isatty(), assume_yes=yes)
-    sys.exit(rollback_run(_runs_dir(runs_dir), run_id, cli_vars=cli_vars, cli_raw=cli_raw, options=options,
-                          yes=yes, present=Presentation(output=output, quiet=not verbose)))
+    code = rollback_run(_runs_dir(runs_dir), run_id, cli_vars=cli_vars, cli_raw=cli_raw, options=options,
+                        yes=yes, present=Presentation(output=output, quiet=not verbose))
+    _write_report(find_run(_runs_dir(runs_dir), run_id), output)
+    sys.exit(code)
 
 
 @cli.command()

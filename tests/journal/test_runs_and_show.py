@@ -111,7 +111,9 @@ def test_the_end_of_a_run_says_what_can_be_done_next(project, runs_env):
     left = project.run("run", "p.yaml", "--no-rollback")
     assert "continue: playbook resume" not in rolled.out  # rolled back: only a new run makes sense
     run_id = re.search(r"^run (\S+): ", left.out, re.M).group(1)
-    assert left.out.endswith(f"  continue: playbook resume {run_id}\n  undo:     playbook rollback {run_id}\n")
+    # ...and last, where the run's report is (tests/ux/test_report.py).
+    assert left.out.endswith(f"  continue: playbook resume {run_id}\n  undo:     playbook rollback {run_id}\n"
+                             f"report: runs/{run_id}/report.html\n")
 
 
 def test_output_json_is_only_json_lines_on_stdout_and_matches_the_journal(project, runs_env):

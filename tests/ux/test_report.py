@@ -106,3 +106,20 @@ def test_a_run_stopped_at_a_confirmation_shows_the_unanswered_approval(project):
     approvals = build_report(run_dir).approvals
     assert [(a.key, a.prompt) for a in approvals] == [("promote", "Promote?")]
     assert approvals[0].answer.startswith("nobody to ask")
+
+
+def test_resume_rewrites_the_report_with_the_whole_run(project):
+    project.write("p.yaml", """
+        version: 1
+        name: resumed
+        steps:
+          - {id: first, uses: echo, with: {msg: one}}
+          - {id: promote, needs: [first], confirm: "Promote?", uses: echo, with: {msg: two}}
+    """)
+    assert project.run("run", "p.yaml").rc == 4
+    resumed = project.run("resume", "last", "--yes")
+    assert resumed.rc == 0, resumed.err
+    run_dir = next(p for p in (project.root / ".playbook" / "runs").iterdir() if p.is_dir())
+    assert resumed.out.rstrip().splitlines()[-1] == f"report: {run_dir.relative_to(project.root) / 'report.html'}"
+    html = (run_dir / "report.html").read_text()
+    assert 'data-key="promote" data-status="succeeded"' in html and "attempts: run, resume" in html
