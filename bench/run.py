@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The benchmark: engine overhead against a bash loop and ansible-core, cold start, planning large playbooks,
-parallel waves and the end-to-end canary upgrade on the emulator. Prints one table with each target beside
+parallel waves, the end-to-end canary upgrade on the emulator, and 200 namespaces of mixed workload kinds moved
+ten at a time. Prints one table with each target beside
 its figure.
 
     python bench/run.py            # everything (ansible-core up to N=1000: about 15 minutes)
@@ -507,14 +508,25 @@ class Bench:
     # 5. end to end on the emulator
 
     def end_to_end(self) -> None:
-        rows = self.table.section("5. end to end: canary upgrade on the emulator, 20 namespaces / 100 deployments")
+        self._on_emulator("5. end to end: canary upgrade on the emulator, 20 namespaces / 100 deployments",
+                          "canary upgrade", "e2e", "measure_end_to_end")
+
+    # 6. a real cluster's mix, paced
+
+    def mixed(self) -> None:
+        self._on_emulator("6. end to end: 200 namespaces / 1,000 workloads of mixed kinds, 10 at a time",
+                          "mixed upgrade", "mixed_workloads", "measure_mixed")
+
+    def _on_emulator(self, title: str, case: str, module: str, function: str) -> None:
+        """A section measured by bench/MODULE.py (imported only here: it imports the emulator)."""
+        rows = self.table.section(title)
         reason = self._e2e_missing()
         if reason:
-            rows.append(Row("canary upgrade", f"not measured: {reason}"))
+            rows.append(Row(case, f"not measured: {reason}"))
             return
         sys.path.insert(0, str(BENCH))
-        from e2e import measure_end_to_end  # bench/e2e.py: imports the emulator, so only here
-        measure_end_to_end(self, rows, Row=Row, secs=secs, timed=timed, CANARY=CANARY)
+        measure = getattr(__import__(module), function)
+        measure(self, rows, Row=Row, secs=secs, timed=timed, CANARY=CANARY)
 
     def _e2e_missing(self) -> str | None:
         if not CANARY.exists():
@@ -529,7 +541,7 @@ class Bench:
 
     def main(self) -> int:
         sections = {"1": self.per_step, "2": self.cold_start, "3": self.planning, "4": self.parallel,
-                    "5": self.end_to_end}
+                    "5": self.end_to_end, "6": self.mixed}
         chosen = self.args.only.split(",") if self.args.only else list(sections)
         started = time.time()
         try:
@@ -559,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer runs, N up to 200, ansible-core at N=50 only")
     parser.add_argument("--only", help="comma-separated sections to run: 1 per-step, 2 cold start, 3 planning, "
-                                       "4 parallel waves, 5 end to end")
+                                       "4 parallel waves, 5 end to end, 6 mixed kinds at 200 namespaces")
     parser.add_argument("--no-ansible", action="store_true", help="do not install ansible-core if it is missing")
     parser.add_argument("--ansible-max-n", type=int, help="largest N to run ansible-core at (default 1000; quick 50)")
     parser.add_argument("--playbook", help="the playbook executable to measure (default: .venv/bin/playbook)")

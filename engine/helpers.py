@@ -1,36 +1,29 @@
 """Template look-ups beyond Jinja's own: the registry of names templates may call, built-in and from plugins.
 
 `template_file` and `template` are part of the renderer. The cluster look-ups (`pods`, `namespaces`,
-`k8s_get`, `revisions`) are built in and share one lazily connected client per run. A plugin package adds
+`k8s_get`, `revisions`, and those of `lookups_workloads`) are built in and connect lazily. A plugin package adds
 look-ups through the `playbook.lookups` entry-point group (`engine.api.Lookup`): each is a factory called
 once per run with the run's options. A look-up whose package is broken fails when a template calls it,
 with a message naming it; the others keep working.
 """
 from __future__ import annotations
 
-import threading
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Callable
 
+from . import lookups_workloads
 from .api import LOOKUP_GROUP, RunOptions
 from .errors import TemplateError
 from .istio_views import Named, namespace_view, pod_view, revision_views
-from .kube import Kube, target_for
+from .kube import lazy_kube
 
 RENDERER_NAMES = frozenset({"template_file", "template"})
-CLUSTER_LOOKUPS = ("pods", "namespaces", "k8s_get", "revisions")
+CLUSTER_LOOKUPS = ("pods", "namespaces", "k8s_get", "revisions") + tuple(sorted(lookups_workloads.HELPER_NAMES))
 
 
 def cluster_lookups(options: RunOptions) -> dict[str, Callable[..., Any]]:
     """`pods`, `namespaces`, `k8s_get`, `revisions` for one run; they connect on first use."""
-    holder: dict[str, Kube] = {}
-    lock = threading.Lock()
-
-    def kube() -> Kube:
-        with lock:
-            if "k" not in holder:
-                holder["k"] = Kube(target_for(options))
-            return holder["k"]
+    kube = lazy_kube(options)
 
     def pods(namespace: str | None = None, selector: Any = None) -> list[dict]:
         """Pods of a namespace (all namespaces when None), optionally by label selector."""
@@ -67,7 +60,7 @@ class Lookups:
 
     def for_run(self, options: RunOptions) -> dict[str, Callable[..., Any]]:
         """The look-up functions of one run (the renderer adds `template` and `template_file`)."""
-        helpers = cluster_lookups(options)
+        helpers = {**cluster_lookups(options), **lookups_workloads.template_helpers(options)}
         for name, point in self._points.items():
             helpers[name] = _loaded(name, point, options)
         return helpers

@@ -463,3 +463,17 @@ def watch_until(kube: Kube, kind: str, namespace: str | None, judge: Judge, *, d
                     break
         except Gone:
             listed = False
+
+
+def lazy_kube(options: Any) -> Callable[[], Kube]:
+    """A function giving one run's client, made on first use (a playbook whose look-ups never ask the
+    cluster never connects)."""
+    holder: dict[str, Kube] = {}
+    lock = threading.Lock()
+
+    def kube() -> Kube:
+        with lock:
+            if "k" not in holder:
+                holder["k"] = Kube(target_for(options))
+            return holder["k"]
+    return kube

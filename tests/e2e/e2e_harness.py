@@ -142,7 +142,8 @@ def wait_settled(emu: Emulator, timeout: float = 30) -> None:
     """Wait until no pod of any deployment is still starting or terminating (after the run's last restart)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        pods = [o for o in emu.state()["items"] if o["kind"] == "Pod"]
+        pods = [o for o in emu.state()["items"] if o["kind"] == "Pod"
+                and (o.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]  # a finished Job's
         busy = [p for p in pods if p["metadata"].get("deletionTimestamp")
                 or not any(c.get("type") == "Ready" and c.get("status") == "True"
                            for c in (p.get("status") or {}).get("conditions") or [])]

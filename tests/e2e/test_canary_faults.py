@@ -62,16 +62,17 @@ def test_rollout_stuck_in_the_production_wave_moves_every_namespace_back(emulato
 
     run = run_playbook(emu, "canary-upgrade.yaml", *NEW, tmp=tmp_path, on_event=on_event)
 
-    failed = "migrate[production].ns[production-namespace-1].settled"
+    failed = "migrate[production].batch[1].ns[production-namespace-1].settled"
     assert_rolled_back(run, failed)
     undone = run.finished()["rolled_back"]
     # Namespaces go back newest first, each: labels back, restart, wait for the old proxies.
     relabels = [k for k in undone if k.endswith(".relabel")]
-    assert relabels == ["migrate[production].ns[production-namespace-1].relabel",
-                        "migrate[staging].ns[staging-namespace].relabel",
-                        "migrate[test].ns[test-namespace].relabel"]
-    prod1 = [k.rsplit(".", 1)[1] for k in undone if ".ns[production-namespace-1]." in k]
-    assert prod1 == ["relabel", "announce", "baseline", "record"]  # label back, a second, restart, wait
+    assert relabels == ["migrate[production].batch[1].ns[production-namespace-1].relabel",
+                        "migrate[staging].batch[1].ns[staging-namespace].relabel",
+                        "migrate[test].batch[1].ns[test-namespace].relabel"]
+    prod1 = [k.rsplit(".", 1)[1] for k in undone if ".batch[1].ns[production-namespace-1]." in k]
+    # label back, a second, restart, wait for the DaemonSets, the StatefulSets, the Deployments
+    assert prod1 == ["relabel", "announce", "baseline", "baseline-daemonsets", "baseline-statefulsets", "record"]
     assert "production-namespace-2" not in " ".join(run.keys("step_started"))
     assert_back_as_it_began(emu, before)
 
@@ -106,7 +107,7 @@ def test_failing_health_probe_in_production_rolls_everything_back(emulator_facto
 
     run = run_playbook(emu, "canary-upgrade.yaml", *NEW, "--var", f"health_url={health_server}", tmp=tmp_path)
 
-    failed = "migrate[production].ns[production-namespace-2].health"
+    failed = "migrate[production].batch[2].ns[production-namespace-2].health"
     assert_rolled_back(run, failed)
     fail_event = next(e for e in run.events if e["event"] == "step_failed")
     assert "503" in fail_event["message"], fail_event
@@ -123,16 +124,14 @@ def test_api_errors_mid_run_fail_the_relabel_and_roll_back(emulator_factory, tmp
 
     run = run_playbook(emu, "canary-upgrade.yaml", *NEW, tmp=tmp_path)
 
-    failed = "migrate[staging].ns[staging-namespace].relabel"
+    failed = "migrate[staging].batch[1].ns[staging-namespace].relabel"
     assert_rolled_back(run, failed)
     assert "500" in next(e for e in run.events if e["event"] == "step_failed")["message"] or \
         "Internal" in run.out
     undone = run.finished()["rolled_back"]
     # The failed relabel is undone too (its rollback is idempotent), then test-namespace, then the install.
-    assert undone[:4] == ["migrate[staging].ns[staging-namespace].relabel",
-                          "migrate[staging].ns[staging-namespace].announce",
-                          "migrate[staging].ns[staging-namespace].baseline",
-                          "migrate[staging].ns[staging-namespace].record"]
+    assert undone[:6] == [f"migrate[staging].batch[1].ns[staging-namespace].{s}" for s in
+                          ("relabel", "announce", "baseline", "baseline-daemonsets", "baseline-statefulsets", "record")]
     assert_back_as_it_began(emu, before)
 
 
@@ -196,12 +195,12 @@ def test_ctrl_c_in_the_staging_wave_rolls_back_and_exits_130(emulator_factory, t
 
     # The reference script's "Press Ctrl+C to abort if issues are detected", during staging's rollouts.
     run = run_playbook(emu, "canary-upgrade.yaml", *NEW, tmp=tmp_path,
-                       interrupt_at="migrate[staging].ns[staging-namespace].settled")
+                       interrupt_at="migrate[staging].batch[1].ns[staging-namespace].settled")
 
     assert run.rc == 130, run.why()
     finished = run.finished()
     assert finished["reason"] == "interrupted" and finished["rollback_failed"] == []
     assert [k for k in finished["rolled_back"] if k.endswith(".relabel")] == [
-        "migrate[staging].ns[staging-namespace].relabel", "migrate[test].ns[test-namespace].relabel"]
+        "migrate[staging].batch[1].ns[staging-namespace].relabel", "migrate[test].batch[1].ns[test-namespace].relabel"]
     assert finished["rolled_back"][-1] == "install-istioctl"
     assert_back_as_it_began(emu, before)

@@ -48,9 +48,9 @@ def test_istioctl_upgrade_of_the_demo_cluster_moves_every_pod_with_zero_downtime
     assert finished["exit_code"] == 0 and finished["failed"] == [] and finished["rolled_back"] == []
     # Waves ran in order: test, then staging, then production.
     relabels = [k for k in run.keys("step_started") if k.endswith(".relabel")]
-    assert relabels == [f"migrate[{w}].ns[{ns}].relabel" for w, ns in
-                        [("test", "test-namespace"), ("staging", "staging-namespace"),
-                         ("production", "production-namespace-1"), ("production", "production-namespace-2")]]
+    assert relabels == [f"migrate[{w}].batch[{b}].ns[{ns}].relabel" for w, b, ns in
+                        [("test", 1, "test-namespace"), ("staging", 1, "staging-namespace"),
+                         ("production", 1, "production-namespace-1"), ("production", 2, "production-namespace-2")]]
     state = assert_upgraded(emu, DEMO_NAMESPACES)
     # The revisioned gateway now takes the traffic; the old one went with the old control plane.
     assert state["gateway_selector"]["istio.io/rev"] == "1-20-0"
