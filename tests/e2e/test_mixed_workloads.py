@@ -86,6 +86,7 @@ def test_a_budget_that_allows_no_eviction_stops_before_anything_changes(emulator
 
     # The other answer: one more kafka replica while its namespace moves, and back to three after.
     run = run_playbook(emu, "canary-upgrade.yaml", *RUN, "--var", "pdb_policy=scale-up", "--var", "promote=false",
+                       "--var", "leftover_pods=proceed",
                        "--var", "waves=[{name: prod, namespaces: [production-namespace-1]}]", tmp=tmp_path)
     assert run.rc == 0, run.why()
     started = run.keys("step_started")
