@@ -153,13 +153,22 @@ def main(argv: list[str] | None = None) -> int:
                                 stderr=subprocess.PIPE, text=True)
         sampler = MemorySampler(proc.pid).start()
         waves, finished = 0, None
+        spans: dict[str, list[float]] = {}  # cluster -> [started, finished]
+        wave_of: dict[str, str] = {}
         for line in proc.stdout:
             if not line.startswith("{"):
                 continue
             event = json.loads(line)
-            if event["event"] == "wave_started" and "step" not in event:
+            if "step" in event:
+                continue
+            if event["event"] == "wave_started":
                 waves += 1
-            if event["event"] == "fleet_finished":
+            elif event["event"] == "cluster_started":
+                spans[event["cluster"]] = [event["time"]]
+                wave_of[event["cluster"]] = event["wave"]
+            elif event["event"] == "cluster_finished" and event["cluster"] in spans:
+                spans[event["cluster"]].append(event["time"])
+            elif event["event"] == "fleet_finished":
                 finished = event
         rc = proc.wait()
         fleet_s = time.perf_counter() - t0
@@ -173,6 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     ideal = waves * single_s
     ratio = fleet_s / ideal
+    # Where the time went: the clusters' own runs (slower when they share the machine) against what the
+    # fleet adds around them (start-up, pre-flight, between waves).
+    durations = [end - start for start, end in spans.values()]
+    slowest: dict[str, float] = {}
+    for name, (start, end) in spans.items():
+        slowest[wave_of[name]] = max(slowest.get(wave_of[name], 0.0), end - start)
+    inside = sum(durations) / len(durations) if durations else 0.0
+    orchestration = fleet_s - sum(slowest.values())
     per_cluster = sum(sampler.per_cluster) / len(sampler.per_cluster) if sampler.per_cluster else 0
     rows = [
         ("clusters / parallelism / waves", f"{args.clusters} / {args.parallelism} / {waves}", ""),
@@ -182,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         ("fleet", f"{fleet_s:.1f} s", ""),
         ("waves x single", f"{ideal:.1f} s", ""),
         ("fleet / (waves x single)", f"{ratio:.2f}x", f"target {TARGET}x: {'holds' if ratio <= TARGET else 'does not hold'}"),
+        ("mean cluster run inside the fleet", f"{inside:.1f} s", f"{inside / single_s:.1f}x the run alone"),
+        ("fleet time outside the slowest runs", f"{orchestration:.1f} s",
+         "pre-flight, process start-up, waits between waves"),
         ("fleet process RSS (peak)", f"{sampler.fleet_peak / 1024:.0f} MiB", ""),
         ("engine RSS per running cluster", f"{per_cluster / 1024:.0f} MiB", "each cluster's `playbook run` process"),
         ("engine RSS, all at once (peak)", f"{sampler.peak_total / 1024:.0f} MiB", ""),

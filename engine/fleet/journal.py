@@ -140,11 +140,11 @@ class FleetState:
     def to_roll_back(self) -> list[str]:
         """Clusters the fleet's rollback must undo, newest completion first: every one that ran and did not
         undo its own change (succeeded, stopped, killed...), whose fleet rollback has not yet succeeded."""
-        touched = [c for c in self.clusters.values() if c.run_id is not None or c.status not in ("pending",)]
+        todo = [c for c in self.clusters.values()
+                if c.status not in ("pending", *UNDONE) and c.fleet_rollback != "succeeded"]
+        # Newest first: a succeeded cluster by when it completed, one cut short by when it started.
         order = {name: i for i, name in enumerate(self.completed)}
-        todo = [c for c in touched if c.status not in ("pending", *UNDONE) and c.fleet_rollback != "succeeded"]
-        # Succeeded clusters newest first; then the others (stopped mid-change), newest start first.
-        todo.sort(key=lambda c: (0, -order[c.name]) if c.name in order else (1, -(c.started or 0.0)))
+        todo.sort(key=lambda c: (-(c.ended or c.started or 0.0), -order.get(c.name, len(order))))
         return [c.name for c in todo]
 
 

@@ -252,3 +252,34 @@ def test_a_gate_sees_the_upgraded_clusters_and_a_failed_gate_halts_and_rolls_bac
     assert said[0] == "upgraded c01 in canary"
     assert run.fleet("fleet_halted")[0]["reason"] == "gate_failed"
     assert [label(cli, c) for c in cli.emulated.names()] == [None] * 3
+
+
+def test_ctrl_c_halts_the_fleet_stops_running_clusters_and_rolls_back_what_was_done(emulated_fleet):
+    cli = emulated_fleet(4)
+    cli.write("fleet.yaml", fleet_file(cli.emulated.names()))
+    cli.write("label.yaml", PLAYBOOK)
+
+    pressed = []
+
+    def on_event(event, proc):  # one Ctrl-C (a second one would abandon the rollback)
+        if event["event"] == "step_started" and event["step"] == "hold" and event.get("wave") == "rest" \
+                and not pressed:
+            pressed.append(event["cluster"])
+            proc.send_signal(signal.SIGINT)
+
+    run = cli.stream("fleet", "run", "fleet.yaml", "label.yaml", "--var", "rev=r2", "--var", "hold=60s",
+                     "--output", "json", on_event=on_event, timeout=240)
+
+    assert run.rc == 130, run.why()
+    halted = run.fleet("fleet_halted")
+    assert len(halted) == 1 and halted[0]["reason"] == "interrupted" and halted[0]["running_action"] == "stop"
+    finished = {e["cluster"]: e["status"] for e in run.fleet("cluster_finished")}
+    assert finished["c01"] == "succeeded"
+    # A stopped cluster rolled its own part back; one stopped while its run was still starting (before it
+    # could take the signal) is `killed`, and the fleet's rollback undoes it with the others.
+    assert all(finished.get(c, "pending") in ("rolled_back", "killed", "pending") for c in ("c02", "c03", "c04")), \
+        finished
+    undone = [e["cluster"] for e in run.fleet("cluster_rollback_finished")]
+    assert undone[-1] == "c01" and set(undone[:-1]) == {c for c, s in finished.items() if s == "killed"}
+    # (a cluster cut short started after the canary completed: it is newer, so it goes back first)
+    assert [label(cli, c) for c in cli.emulated.names()] == [None] * 4
