@@ -268,6 +268,35 @@ steps:
 """
 
 
+EMULATOR_MEMORY = """
+import gc, sys, time
+from engine.emulator import Emulator
+
+LARGE = {"istio": [{"revision": "default", "version": "1.19.3"}],
+         "namespaces": [{"name": "team-{i}", "count": 20, "labels": {"istio-injection": "enabled"},
+                         "deployments": {"count": 5, "name": "svc-{i}", "replicas": 2}}]}
+
+
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
+
+cluster, count = (None if sys.argv[1] == "demo" else LARGE), int(sys.argv[2])
+first = Emulator(cluster).start()  # the first one also pays for imports and the event loop thread's setup
+time.sleep(1.0)
+gc.collect()
+base = rss_mb()
+more = [Emulator(cluster).start() for _ in range(count)]
+time.sleep(1.0)  # let controllers settle (pods scheduled, endpoints written)
+gc.collect()
+print((rss_mb() - base) / count, base)
+for emu in more + [first]:
+    emu.stop()
+"""
+
+
 # -- the bench ------------------------------------------------------------------------------------------
 
 
@@ -286,7 +315,10 @@ class Bench:
         self.python = str(Path(self.playbook[0]).parent / "python") if len(self.playbook) == 1 else sys.executable
         if not Path(self.python).exists():
             self.python = sys.executable
-        self.env = {**os.environ, "PLAYBOOK_RUNS_DIR": str(self.runs_dir), "NO_COLOR": "1"}
+        # As installed, the engine's modules come from bytecode caches: a PYTHONDONTWRITEBYTECODE left in the
+        # environment (some shells and CI images set it) would have every start-up compile them again.
+        self.env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        self.env.update({"PLAYBOOK_RUNS_DIR": str(self.runs_dir), "NO_COLOR": "1"})
         self.table = Table()
         self.inner: dict[str, list[float]] = {}  # in-run durations (run_started -> run_finished) by case
         self.notes: list[str] = []
@@ -400,9 +432,18 @@ class Bench:
                 ratio = per / floor if floor > 0 else math.inf
                 title = {"chained": "chained", "unchained": "unchained (max-parallel 4)",
                          "chained-tmpfs": "chained, journal on tmpfs (no disk flush)"}[kind]
+                # The journal syncs to disk before every step; on tmpfs that costs nothing, so the engine's
+                # own overhead is held to the tighter bound there.
+                limit = 1.5 if kind == "chained-tmpfs" else 2.0
                 rows.append(Row(f"N={n} playbook, {title}",
                                 f"{secs(per)}/step", against="bash loop", ratio=f"{ratio:.2f}x",
-                                target="<= 2x bash", holds=ratio <= 2.0))
+                                target=f"<= {limit:g}x bash", holds=ratio <= limit))
+            if n == 200:
+                whole, bash_whole = series.wall(f"chained/{n}"), series.wall(f"bash/{n}")
+                ratio = whole / bash_whole
+                rows.append(Row(f"N={n} playbook, chained, whole process (start-up included)", secs(whole),
+                                against=f"bash loop {secs(bash_whole)}", ratio=f"{ratio:.2f}x", target="<= 3x bash",
+                                holds=ratio <= 3.0))
             if series.has(f"ansible/{n}") and series.has("ansible/1"):
                 ans = marginal("ansible", n)
                 ours = statistics.median(self.inner[f"chained/{n}"]) / n
@@ -415,8 +456,9 @@ class Bench:
                 rows.append(Row(f"N={n} ansible-core", "not measured: ansible-core not installed"))
             else:
                 rows.append(Row(f"N={n} ansible-core", f"not measured (--ansible-max-n {ans_max})"))
-        rows.append(Row("startup of one 1-step run (playbook)", secs(series.wall("chained/1")),
-                        against="bash 1 step", ratio=f"{series.wall('chained/1') / series.wall('bash/1'):.0f}x"))
+        one = series.wall("chained/1")
+        rows.append(Row("one 1-step run, whole process (playbook)", secs(one), against="bash 1 step",
+                        ratio=f"{one / series.wall('bash/1'):.0f}x", target="< 0.15 s", holds=one < 0.15))
         if series.has("ansible/1"):
             rows.append(Row("startup of one 1-task run (ansible-core)", secs(series.wall("ansible/1"))))
 
@@ -444,7 +486,7 @@ class Bench:
                         target="< 0.3 s", holds=v < 0.3))
         val = series.wall("validate")
         rows.append(Row(f"playbook validate {label}", secs(val), against="python3 -c pass",
-                        ratio=f"{val / base:.1f}x"))
+                        ratio=f"{val / base:.1f}x", target="< 0.2 s", holds=val < 0.2))
 
     # 3. planning
 
@@ -505,6 +547,33 @@ class Bench:
                             against=f"ideal {secs(ideal)}", ratio=f"{ratio:.3f}x", target="<= 1.15x",
                             holds=ratio <= 1.15))
 
+    # 7. memory
+
+    def memory(self) -> None:
+        rows = self.table.section("7. memory (peak RSS of the engine process; emulators: RSS added in one process)")
+        reps = 3 if self.quick else 5
+        wide = 32
+        paths = {1: self.write("memory-1.yaml", steps_playbook(1, False, ["sleep", "1"])),
+                 wide: self.write(f"memory-{wide}.yaml", steps_playbook(wide, False, ["sleep", "1"]))}
+        series = Series()
+        interleaved({str(p): (lambda p=p: self.pb(*self.run_args(paths[p], "--max-parallel", str(p))))
+                     for p in (1, wide)}, reps, series, self.say)
+        # Peak RSS with `wide` steps running at once against one at a time: what each running step holds (its
+        # worker thread, process handle, captured output) beside the engine's fixed cost. Medians of peaks.
+        low = statistics.median(x.maxrss_mb for x in series.samples["1"])
+        high = statistics.median(x.maxrss_mb for x in series.samples[str(wide)])
+        rows.append(Row("engine, one step running", f"{low:.1f} MB"))
+        rows.append(Row(f"engine, {wide} steps running at once", f"{high:.1f} MB",
+                        against="one step running", ratio=f"+{high - low:.1f} MB"))
+        rows.append(Row("memory per running step", f"{max(high - low, 0) / (wide - 1) * 1024:.0f} KB"))
+        probe = self.write("memory-emulator.py", EMULATOR_MEMORY)
+        for label, cluster in (("demo cluster", "demo"), ("20 namespaces / 100 deployments", "large")):
+            sample = timed([self.python, str(probe), cluster, "3"], env={**self.env, "PYTHONPATH": str(ROOT)},
+                           cwd=self.work, keep_output=True)
+            per, base = (float(x) for x in sample.out.split())
+            rows.append(Row(f"memory per emulated cluster, {label}", f"{per:.1f} MB",
+                            against="process with the emulator imported", ratio=f"{base:.0f} MB"))
+
     # 5. end to end on the emulator
 
     def end_to_end(self) -> None:
@@ -541,7 +610,7 @@ class Bench:
 
     def main(self) -> int:
         sections = {"1": self.per_step, "2": self.cold_start, "3": self.planning, "4": self.parallel,
-                    "5": self.end_to_end, "6": self.mixed}
+                    "5": self.end_to_end, "6": self.mixed, "7": self.memory}
         chosen = self.args.only.split(",") if self.args.only else list(sections)
         started = time.time()
         try:
@@ -571,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer runs, N up to 200, ansible-core at N=50 only")
     parser.add_argument("--only", help="comma-separated sections to run: 1 per-step, 2 cold start, 3 planning, "
-                                       "4 parallel waves, 5 end to end, 6 mixed kinds at 200 namespaces")
+                                       "4 parallel waves, 5 end to end, 6 mixed kinds at 200 namespaces, 7 memory")
     parser.add_argument("--no-ansible", action="store_true", help="do not install ansible-core if it is missing")
     parser.add_argument("--ansible-max-n", type=int, help="largest N to run ansible-core at (default 1000; quick 50)")
     parser.add_argument("--playbook", help="the playbook executable to measure (default: .venv/bin/playbook)")

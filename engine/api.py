@@ -134,16 +134,19 @@ class StepContext:
     def run(self, argv: Sequence[Any], *, stdin: str | None = None, env: Mapping[str, Any] | None = None,
             cwd: str | None = None) -> Completed:
         """Run a child process within this step's time budget, streaming its output to the log."""
+        # With nothing to add the child inherits this environment as it is: no copy of os.environ per step.
         return run_process([to_arg(a) for a in argv], timeout=self.remaining(), cancel=self.cancel,
-                           env=self.child_env(env), cwd=cwd, stdin=stdin, on_output=self.emit)
+                           env=self.child_env(env) if env or self.options.env else None, cwd=cwd, stdin=stdin,
+                           on_output=self.emit)
 
     def query(self, argv: Sequence[Any], *, stdin: str | None = None, env: Mapping[str, Any] | None = None,
               timeout: float = QUERY_TIMEOUT) -> Completed:
         """Run a read-only child process quietly (its output is returned, not streamed to the log), within
-        the step's budget and at most `timeout` seconds."""
+        the step's budget and at most `timeout` seconds. The output is kept whole (no cap): it is data, such
+        as what exists before a change, which the change's undo is built from."""
         budget = self.remaining()
         return run_process([to_arg(a) for a in argv], timeout=min(budget, timeout) if budget else timeout,
-                           cancel=self.cancel, env=self.child_env(env), stdin=stdin)
+                           cancel=self.cancel, env=self.child_env(env), stdin=stdin, output_head=None)
 
 
 def to_arg(value: Any) -> str:

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
-from jsonschema import Draft202012Validator
 
 from .errors import InputError, Problem, UsageError
 from .loader import load_yaml_file
 from .masking import Masker, url_password
 from .model import Playbook
+from .schema import Checker
 
 
 def parse_var(text: str) -> tuple[str, Any]:
@@ -104,7 +104,7 @@ def resolve_inputs(playbook: Playbook, cli_vars: dict[str, Any], file_vars: dict
         spec = playbook.inputs[name]
         if value is None and not spec.required:
             continue
-        for err in Draft202012Validator(spec.schema).iter_errors(value):
+        for err in Checker(spec.schema, formats=False).iter_errors(value):
             where = "".join(f"[{p!r}]" for p in err.absolute_path)
             problems.append(Problem(f"input '{name}{where}' = {_show(value, spec.secret)}: {_reason(err, spec.secret)}",
                                     file=file, line=spec.line))

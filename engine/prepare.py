@@ -10,10 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
 from .errors import GraphError, PlaybookError, Problem, TemplateError, ValidationError
-from .graph import Frame, Plan, build_plan
+from .graph import Dag, Frame, Plan, build_plan
 from .helpers import Lookups
 from .inputs import ResolvedInputs, resolve_inputs
 from .lint import step_reference_problems
@@ -49,10 +47,6 @@ def _walk(steps: list[StepSpec]):
             yield from _walk(spec.steps)
 
 
-def _templated(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
 def _plugin_problems(spec: StepSpec, uses: str, args: dict, file: str, registry: PluginRegistry,
                      prefix: tuple, options: RunOptions) -> list[Problem]:
     try:
@@ -64,7 +58,7 @@ def _plugin_problems(spec: StepSpec, uses: str, args: dict, file: str, registry:
     out = []
     validator = validator_for(plugin.schema)
     # A template string stands for a value of any type until rendered: errors about it alone wait for run time.
-    for prob in problems_for(args, validator, file=file, prefix=prefix, base_doc=spec.raw, ignore=_templated):
+    for prob in problems_for(args, validator, file=file, prefix=prefix, base_doc=spec.raw, templates=True):
         out.append(Problem(f"{uses}: {prob.message}", file=file, line=prob.line or spec.line, step=spec.id,
                            hint=prob.hint))
     return out
@@ -129,7 +123,7 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
                                     hint=f"did you mean '{close[0]}'?" if close else
                                     f"declare it under inputs (or vars), or use `{name} | default(...)`"))
 
-    var_graph = nx.DiGraph()
+    var_graph = Dag()
     for name, value in playbook.vars.items():
         names_ok(None, value, f"var '{name}'", playbook.doc["vars"].line_of(name))
         try:
@@ -137,7 +131,7 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
         except TemplateError:
             continue
         var_graph.add_edges_from((name, other) for other in used if other in playbook.vars)
-    for cycle in nx.simple_cycles(var_graph):
+    for cycle in var_graph.cycles():
         problems.append(Problem(f"vars refer to each other in a cycle: {' -> '.join(cycle + [cycle[0]])}", file=file,
                                 line=playbook.doc["vars"].line_of(cycle[0]), hint="break the cycle"))
         break

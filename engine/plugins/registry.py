@@ -1,4 +1,5 @@
-"""Finding step plugins through the `playbook.plugins` entry-point group, loading each only when used.
+"""Finding step plugins: the built-in ones by name, third-party ones through the `playbook.plugins`
+entry-point group; each is imported only when a step uses it.
 
 A third-party plugin that cannot be loaded (a missing module, a class that is not a `StepPlugin`, an
 invalid `with` schema) is a located error naming it when a playbook uses it, and is listed as broken by
@@ -7,9 +8,8 @@ invalid `with` schema) is a located error naming it when a playbook uses it, and
 from __future__ import annotations
 
 import difflib
-from importlib.metadata import EntryPoint, entry_points
-
-from jsonschema.exceptions import SchemaError
+import importlib
+from typing import Any
 
 from ..api import PLUGIN_GROUP, StepPlugin
 from ..errors import ValidationError
@@ -17,26 +17,51 @@ from ..schema import trust_schema, validator_for
 
 GROUP = PLUGIN_GROUP
 
+# The plugins shipped here, as pyproject.toml's entry points name them too (a test keeps the two equal).
+# Looking them up here spares every start-up importlib.metadata and a scan of every installed distribution
+# (~10-30 ms); the entry points are read only for a name not found here, or to list every plugin.
+BUILTIN = {
+    "command": "engine.plugins.command:CommandPlugin",
+    "shell": "engine.plugins.shell:ShellPlugin",
+    "assert": "engine.plugins.assert_:AssertPlugin",
+    "wait": "engine.plugins.wait:WaitPlugin",
+    "echo": "engine.plugins.echo:EchoPlugin",
+    "kubectl": "engine.plugins.kubectl:KubectlPlugin",
+    "istioctl": "engine.plugins.istioctl:IstioctlPlugin",
+    "helm": "engine.plugins.helm:HelmPlugin",
+    "http": "engine.plugins.http:HttpPlugin",
+    "prometheus": "engine.plugins.prometheus:PrometheusPlugin",
+    "pause": "engine.plugins.pause:PausePlugin",
+    "approve": "engine.plugins.pause:ApprovePlugin",
+}
+
 
 class PluginLoadError(ValidationError):
     """A plugin's package is broken: the playbook cannot use it (exit 2, nothing ran)."""
 
 
 class PluginRegistry:
-    """Plugins by name; built-ins and third-party ones come through the same entry points."""
+    """Plugins by name; a built-in name is never shadowed by a third-party entry point."""
 
     def __init__(self, extra: dict[str, type[StepPlugin]] | None = None) -> None:
-        self._points: dict[str, EntryPoint] = {ep.name: ep for ep in entry_points(group=GROUP)}
+        self._entry_points: dict[str, Any] | None = None  # name -> EntryPoint, read on first need
         self._loaded: dict[str, StepPlugin] = {}
         self._broken: dict[str, PluginLoadError] = {}
         for name, cls in (extra or {}).items():
             self._loaded[name] = self._checked(name, cls, f"{cls.__module__}:{cls.__qualname__}")
 
+    @property
+    def _points(self) -> dict[str, Any]:
+        if self._entry_points is None:
+            from importlib.metadata import entry_points
+            self._entry_points = {ep.name: ep for ep in entry_points(group=GROUP) if ep.name not in BUILTIN}
+        return self._entry_points
+
     def names(self) -> list[str]:
-        return sorted(set(self._points) | set(self._loaded))
+        return sorted(set(BUILTIN) | set(self._points) | set(self._loaded))
 
     def __contains__(self, name: str) -> bool:
-        return name in self._points or name in self._loaded
+        return name in self._loaded or name in BUILTIN or name in self._points
 
     def get(self, name: str) -> StepPlugin:
         """The plugin called `name`; raises ValidationError when unknown or broken (naming it)."""
@@ -45,6 +70,12 @@ class PluginRegistry:
             return plugin
         if name in self._broken:
             raise self._broken[name]
+        if name in BUILTIN:
+            module, _, attr = BUILTIN[name].partition(":")
+            plugin = getattr(importlib.import_module(module), attr)()
+            trust_schema(plugin.schema)  # shipped here: the tests check its schema against the metaschema
+            self._loaded[name] = plugin
+            return plugin
         point = self._points.get(name)
         if point is None:
             close = difflib.get_close_matches(name, self.names(), n=1)
@@ -87,6 +118,7 @@ class PluginRegistry:
         if not isinstance(plugin.schema, dict):
             raise self._error(name, source, "declares a `schema` that is not a JSON Schema object")
         if not source.startswith(__name__.split(".")[0] + "."):
+            from jsonschema.exceptions import SchemaError
             try:
                 validator_for(plugin.schema)
             except SchemaError as err:
