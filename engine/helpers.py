@@ -8,14 +8,17 @@ with a message naming it; the others keep working.
 """
 from __future__ import annotations
 
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from . import lookups_workloads
 from .api import LOOKUP_GROUP, RunOptions
 from .errors import TemplateError
 from .istio_views import Named, namespace_view, pod_view, revision_views
 from .kube import lazy_kube
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 RENDERER_NAMES = frozenset({"template_file", "template"})
 CLUSTER_LOOKUPS = ("pods", "namespaces", "k8s_get", "revisions") + tuple(sorted(lookups_workloads.HELPER_NAMES))
@@ -50,20 +53,66 @@ class Lookups:
     """The look-up names templates may use, and their functions for one run."""
 
     def __init__(self, points: list[EntryPoint] | None = None) -> None:
-        found = entry_points(group=LOOKUP_GROUP) if points is None else points
-        # A built-in name cannot be taken over by a package: templates keep meaning what the docs say.
-        self._points = {ep.name: ep for ep in found if ep.name not in CLUSTER_LOOKUPS + tuple(RENDERER_NAMES)}
+        self._given = points
+        self._found: dict[str, EntryPoint] | None = None
+
+    @property
+    def _points(self) -> dict[str, EntryPoint]:
+        # Read on first need: importlib.metadata and the scan of every installed distribution cost each
+        # start-up 10-30 ms, and most playbooks use only the built-in look-ups.
+        if self._found is None:
+            found = self._given
+            if found is None:
+                from importlib.metadata import entry_points
+                found = entry_points(group=LOOKUP_GROUP)
+            # A built-in name cannot be taken over by a package: templates keep meaning what the docs say.
+            self._found = {ep.name: ep for ep in found if ep.name not in CLUSTER_LOOKUPS + tuple(RENDERER_NAMES)}
+        return self._found
 
     def names(self) -> frozenset[str]:
         """Every name a template may call besides inputs and vars (what `validate` checks against)."""
         return RENDERER_NAMES | frozenset(CLUSTER_LOOKUPS) | frozenset(self._points)
 
-    def for_run(self, options: RunOptions) -> dict[str, Callable[..., Any]]:
+    def knows(self, name: str) -> bool:
+        """Whether templates may call `name` (the entry points are read only for a name not built in)."""
+        return name in RENDERER_NAMES or name in CLUSTER_LOOKUPS or name in self._points
+
+    def for_run(self, options: RunOptions) -> Mapping[str, Callable[..., Any]]:
         """The look-up functions of one run (the renderer adds `template` and `template_file`)."""
-        helpers = {**cluster_lookups(options), **lookups_workloads.template_helpers(options)}
-        for name, point in self._points.items():
-            helpers[name] = _loaded(name, point, options)
-        return helpers
+        return _RunLookups(self, options)
+
+
+class _RunLookups(Mapping):
+    """One run's look-ups: the built-in ones at once, the plugins' ones on the first name not built in."""
+
+    def __init__(self, lookups: Lookups, options: RunOptions) -> None:
+        self._lookups, self._options = lookups, options
+        self._functions = {**cluster_lookups(options), **lookups_workloads.template_helpers(options)}
+        self._complete = False
+
+    def _all(self) -> dict[str, Callable[..., Any]]:
+        if not self._complete:
+            for name, point in self._lookups._points.items():
+                self._functions[name] = _loaded(name, point, self._options)
+            self._complete = True
+        return self._functions
+
+    def __getitem__(self, name: str) -> Callable[..., Any]:
+        if name in self._functions:
+            return self._functions[name]
+        return self._all()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._functions or name in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __bool__(self) -> bool:  # never empty (the built-in look-ups), and `helpers or {}` must not scan
+        return True
 
 
 def _loaded(name: str, point: EntryPoint, options: RunOptions) -> Callable[..., Any]:

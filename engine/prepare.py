@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ class Prepared:
     renderer: Renderer
     plugins: PluginRegistry
     options: RunOptions
-    helpers: dict[str, Any] = field(default_factory=dict)
+    helpers: Mapping[str, Any] = field(default_factory=dict)
 
     def scope(self, *, steps: Any = None, locals: dict | None = None) -> Scope:
         return Scope(self.renderer, inputs=self.inputs.values, var_templates=self.playbook.vars, steps=steps,
@@ -106,8 +107,8 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
     """Plugin arguments, template syntax and names; every problem reported at once."""
     file = playbook.file
     problems: list[Problem] = []
-    helper_names = (lookups or Lookups()).names()
-    known = set(playbook.inputs) | set(playbook.vars) | RUNTIME_NAMES | helper_names | set(renderer.env.globals)
+    lookups = lookups or Lookups()
+    known = set(playbook.inputs) | set(playbook.vars) | RUNTIME_NAMES | set(renderer.env.globals)
 
     def names_ok(spec: StepSpec | None, value: Any, what: str, line: int | None, expression: bool = False) -> None:
         try:
@@ -116,8 +117,8 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
             problems.append(Problem(f"{what}: {err.problems[0].message}", file=file, line=line,
                                     step=spec.id if spec else None))
             return
-        for name in sorted(used - known):
-            close = difflib.get_close_matches(name, sorted(known), n=1)
+        for name in sorted(n for n in used - known if not lookups.knows(n)):
+            close = difflib.get_close_matches(name, sorted(known | lookups.names()), n=1)
             problems.append(Problem(f"{what} uses '{name}', which is not an input, var or helper", file=file,
                                     line=line, step=spec.id if spec else None,
                                     hint=f"did you mean '{close[0]}'?" if close else

@@ -145,3 +145,18 @@ def test_input_checker_agrees_with_jsonschema_and_does_not_fill_defaults(schema,
     if checker.is_valid(value):
         assert Draft202012Validator(schema).is_valid(value)
     assert json.dumps(value) == before
+
+
+def test_plugin_look_ups_are_read_only_when_a_name_is_not_built_in(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from engine.api import RunOptions
+    from engine.helpers import Lookups
+    (tmp_path / "answer_lookup.py").write_text("def make(options):\n    return lambda: 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    lookups = Lookups(points=[EntryPoint(name="answer", value="answer_lookup:make", group="playbook.lookups")])
+    helpers = lookups.for_run(RunOptions())
+    assert "pods" in helpers and lookups._found is None  # built-in: no entry point read
+    assert lookups.knows("answer") and not lookups.knows("nope")
+    assert "answer" in helpers and helpers["answer"]() == 42
+    assert set(helpers) >= {"pods", "namespaces", "k8s_get", "revisions", "answer"}
