@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 import time
 from contextlib import ExitStack
@@ -86,7 +85,8 @@ def cli() -> None:
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+    # os.urandom is what secrets.token_hex reads; the secrets module (hmac, random) is not needed to start.
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(3).hex()
 
 
 def _runs_dir(option: str | None) -> Path:
