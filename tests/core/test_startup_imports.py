@@ -36,18 +36,21 @@ def _modules_after(args: list[str], tmp_path: Path) -> set[str]:
 
 # Heavy packages a valid document never needs: networkx (gone), jsonschema (only to explain an invalid
 # document), the Kubernetes client (only when a step or look-up talks to a cluster), importlib.metadata
-# (only for third-party plugins), aiohttp (the emulator).
+# (only for third-party plugins and look-ups), aiohttp (the emulator).
 NOT_AT_START = ["networkx", "jsonschema", "kubernetes", "importlib.metadata", "aiohttp"]
 
 
-@pytest.mark.parametrize("args", [
-    ["run", "one.yaml", "--yes", "--quiet", "--runs-dir", "runs"],
-    ["validate", str(ROOT / "playbooks" / "canary-upgrade.yaml"), "--var", "rev=1-20-0"],
-], ids=["run of one step", "validate of the canary playbook"])
-def test_a_valid_playbook_imports_no_heavy_package(tmp_path, args):
+@pytest.mark.parametrize("args,unwanted", [
+    (["run", "one.yaml", "--yes", "--quiet", "--runs-dir", "runs"], NOT_AT_START),
+    (["validate", "one.yaml"], NOT_AT_START),
+    # The canary playbook plans its waves from cluster look-ups, so validating it talks to a cluster.
+    (["validate", str(ROOT / "playbooks" / "canary-upgrade.yaml"), "--var", "rev=1-20-0"],
+     ["networkx", "jsonschema", "aiohttp"]),
+], ids=["run of one step", "validate of one step", "validate of the canary playbook"])
+def test_a_valid_playbook_imports_no_heavy_package(tmp_path, args, unwanted):
     (tmp_path / "one.yaml").write_text(ONE_STEP)
     loaded = _modules_after(args, tmp_path)
-    assert [m for m in NOT_AT_START if m in loaded] == []
+    assert [m for m in unwanted if m in loaded] == []
 
 
 def test_an_invalid_playbook_is_explained_by_jsonschema(tmp_path):
