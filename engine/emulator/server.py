@@ -445,7 +445,9 @@ class Server:
                 raise errors.invalid(rt, name, [("spec.replicas", "FieldValueInvalid",
                                                  f"Invalid value: {replicas}: must be greater than or equal to 0")])
             obj = self.api.get(rt, namespace, name)
-            self.api.replace(rt, namespace, name, {**obj, "spec": {**obj["spec"], "replicas": replicas}})
+            # The scale subresource's writer owns spec.replicas, recorded with subresource "scale".
+            self.api.replace(rt, namespace, name, {**obj, "spec": {**obj["spec"], "replicas": replicas}},
+                             subresource="scale", manager=_manager(request))
         return _json(self._scale_doc(rt, self.api.get(rt, namespace, name)))
 
     @staticmethod

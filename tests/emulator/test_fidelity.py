@@ -207,7 +207,11 @@ def test_helm_installs_upgrades_rolls_back_and_uninstalls_a_chart_leaving_no_rel
     core = lambda a: client.CoreV1Api(a)  # noqa: E731
     with api_client(emu) as api, helm.Config(kubeconfig_path=str(emu.kubeconfig), namespace="default") as cfg:
         cfg.install(str(CHART), "shop", {}, namespace="default", wait="watcher", timeout=60)
-        assert core(api).read_namespaced_config_map("shop-config", "default").data == {"greeting": "hello"}
+        config = core(api).read_namespaced_config_map("shop-config", "default")
+        assert config.data == {"greeting": "hello"}
+        # Helm v4 writes with server-side apply: its manager owns what the chart rendered.
+        assert [(m.operation, list(m.fields_v1["f:data"])) for m in config.metadata.managed_fields] == [
+            ("Apply", ["f:greeting"])]
         cfg.upgrade(str(CHART), "shop", {"greeting": "hi", "replicas": 3}, namespace="default", wait="watcher",
                     timeout=60)
         deploy = client.AppsV1Api(api).read_namespaced_deployment("shop-web", "default")
@@ -488,3 +492,13 @@ def test_custom_resource_fields_outside_the_schema_are_pruned(emu):
     kubectl(emu, None, "apply", "--validate=false", "-f", "-", stdin=json.dumps(widget))
     stored = json.loads(kubectl(emu, None, "get", "widget", "pruned", "-n", "apps", "-o", "json").stdout)
     assert stored["spec"] == {"size": 2} and "extra" not in stored
+
+
+def test_scaling_takes_replicas_so_reapplying_them_conflicts(emu):
+    manifest = DEPLOYMENT.replace("NAME", "scaled")
+    kubectl(emu, None, "apply", "--server-side", "-f", "-", stdin=manifest)
+    kubectl(emu, None, "scale", "deployment", "scaled", "-n", "apps", "--replicas=2")
+    refused = kubectl(emu, None, "apply", "--server-side", "-f", "-", stdin=manifest, check=False)
+    # kubectl scale names no field manager: the API server takes the User-Agent's product, "kubectl".
+    assert ('Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: '
+            '.spec.replicas') in refused.stderr
