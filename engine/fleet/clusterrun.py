@@ -82,8 +82,10 @@ class ClusterCommand:
 class ClusterProcess:
     """A `playbook ... --output json` child for one cluster; each event it prints goes to `on_event`."""
 
-    def __init__(self, command: ClusterCommand, argv: list[str], on_event: Callable[[dict], None]) -> None:
+    def __init__(self, command: ClusterCommand, argv: list[str], on_event: Callable[[dict], None],
+                 terminal: bool = False) -> None:
         self.command = command
+        self.terminal = terminal  # share this process's terminal (a gate's approval asks on it)
         self.argv = [sys.executable, "-m", "engine.cli", *argv, "--output", "json", "--quiet"]
         self.on_event = on_event
         self.proc: subprocess.Popen | None = None
@@ -93,7 +95,7 @@ class ClusterProcess:
     def run(self) -> int:
         """Run to the end (in the calling thread, which must outlive the child: the death signal follows it)."""
         env = {**os.environ, **self.command.env, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(self.argv, stdin=None if self.terminal else subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_die_with_parent)
         if self._stopped.is_set():
             self.proc.send_signal(signal.SIGINT)

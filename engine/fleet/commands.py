@@ -230,8 +230,10 @@ def gate_runner(plan: FleetPlan, journal: FleetJournal, kubeconfig: str | None, 
         path = _write_gate(plan, wave, list(state.completed), gdir)
         command = ClusterCommand(name=f"gate:{wave.name}", context=None, kubeconfig=kubeconfig, runs_dir=gdir,
                                  inputs={}, yes=yes)
+        # A gate's approval asks on the fleet's terminal, if it has one (--yes answers it instead).
         proc = ClusterProcess(command, command.run_argv(path),
-                              lambda r: present({**r, "gate": wave.name, "wave": wave.name}))
+                              lambda r: present({**r, "gate": wave.name, "wave": wave.name}),
+                              terminal=not yes and sys.stdin.isatty())
         rc = proc.run()
         return rc == EXIT_OK, ("passed" if rc == EXIT_OK else
                                f"exit {rc}" + (f": {proc.stderr_tail[-1]}" if proc.stderr_tail else ""))

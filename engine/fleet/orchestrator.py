@@ -141,6 +141,7 @@ class Orchestrator:
     def _confirmed(self, wave: Wave) -> bool:
         if self.settings.yes:
             return True
+        self.emit("wave_confirm_asked", journal=False, wave=wave.name)
         answer = self.settings.confirm(f"Start wave {wave.name} ({len(wave.clusters)} clusters)?") \
             if self.settings.confirm else None
         self.emit("wave_confirm", wave=wave.name, answer={True: "yes", False: "no", None: "no terminal"}[answer])

@@ -59,6 +59,16 @@ def fleet_line(r: dict[str, Any]) -> str | None:
     return None
 
 
+def child_line(r: dict[str, Any]) -> str | None:
+    """A fleet event's line, a cluster's failed step, or a gate's output (its questions among it)."""
+    line = fleet_line(r)
+    if line is None and r.get("event") == "step_failed" and (r.get("cluster") or r.get("gate")):
+        line = f"    {r.get('cluster') or 'gate ' + r['gate']}: ✗ {r.get('step')}: {r.get('message', '')}"
+    elif line is None and r.get("event") == "step_output" and r.get("gate"):
+        line = f"    gate {r['gate']}: {r.get('line', '')}"
+    return line
+
+
 class JsonPresenter:
     """One JSON object per line: fleet events, and each cluster's run events with `cluster` and `wave` added."""
 
@@ -80,9 +90,7 @@ class TextPresenter:
         self.stream = stream
 
     def __call__(self, record: dict) -> None:
-        line = fleet_line(record)
-        if line is None and record.get("event") == "step_failed" and record.get("cluster"):
-            line = f"    {record['cluster']}: ✗ {record.get('step')}: {record.get('message', '')}"
+        line = child_line(record)
         if line is not None:
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -120,19 +128,30 @@ class LivePresenter:
         self.plan = plan
         self.state = state
         self.drawn = 0
+        self.hold = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick, args=(interval,), daemon=True)
         self._thread.start()
 
     def __call__(self, record: dict) -> None:
-        line = fleet_line(record)
-        if line is None and record.get("event") == "step_failed" and record.get("cluster"):
-            line = f"    {record['cluster']}: ✗ {record.get('step')}: {record.get('message', '')}"
-        if line is not None:
-            with self._lock:
+        line = child_line(record)
+        kind = record.get("event")
+        with self._lock:
+            # While a question is asked on this terminal (a wave's confirmation, a gate's approval), the block
+            # is not redrawn over it.
+            if kind in ("gate_started", "wave_confirm_asked"):
+                self._clear()
+                self.hold = True
+            if line is not None:
                 self._clear()
                 self.stream.write(line + "\n")
+                if not self.hold:
+                    self._draw()
+                else:
+                    self.stream.flush()
+            if kind in ("gate_finished", "wave_confirm"):
+                self.hold = False
                 self._draw()
 
     def _clear(self) -> None:
@@ -149,8 +168,9 @@ class LivePresenter:
     def _tick(self, interval: float) -> None:
         while not self._stop.wait(interval):
             with self._lock:
-                self._clear()
-                self._draw()
+                if not self.hold:
+                    self._clear()
+                    self._draw()
 
     def close(self) -> None:
         self._stop.set()

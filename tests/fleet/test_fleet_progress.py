@@ -77,3 +77,12 @@ def test_notifications_name_the_cluster_and_the_wave():
                        "cluster": "eu-1", "wave": "canary", "status": "failed", "run": "r1",
                        "message": "step install"}
     assert [s["event"] for s in sent] == ["cluster_failed", "finished"]
+
+
+def test_a_gates_output_is_shown_so_its_question_can_be_answered():
+    out = io.StringIO()
+    text = TextPresenter(out)
+    text({"event": "step_output", "step": "approve", "gate": "staging", "wave": "staging", "stream": "stdout",
+          "line": "Staging looks healthy: go on to production? [y/N]"})
+    text({"event": "step_output", "step": "install", "cluster": "a", "wave": "w", "stream": "stdout", "line": "x"})
+    assert out.getvalue() == "    gate staging: Staging looks healthy: go on to production? [y/N]\n"
