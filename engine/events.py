@@ -1,23 +1,241 @@
-"""Run events: the runner emits them; reporters and the journal consume them. Only sinks print or write."""
+"""Run events: a closed set of typed events the runner emits and reporters, the notifier and the journal consume.
+
+Each kind is a frozen dataclass; its fields are, in order, the record the journal writes after `event`,
+`step` and `time` (`record` below), so `events.jsonl` and `--output json` keep their format. A field left
+at `OMIT` is not part of the record. `Event(kind, key, data)` builds the typed event a record describes.
+One `StepStatus` names the states a step goes through. Only sinks print or write.
+"""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any, ClassVar, Mapping, Protocol
 
 
-@dataclass(frozen=True)
-class Event:
-    """Something that happened in a run: `kind` such as step_started, `key` the step, `data` the details."""
+class StepStatus(str, Enum):
+    """Where a step is: the one set of names shared by the runner, the journal, `show` and `resume`."""
 
-    kind: str
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ROLLED_BACK = "rolled_back"
+    NOT_RUN = "not_run"
+
+    # Read and written as its plain name (in f-strings, JSON, the journal).
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+class _Omit:
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+OMIT: Any = _Omit()  # a field this event's record leaves out
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunEvent:
+    """Something that happened in a run; `key` is the step it is about (None: the run)."""
+
+    kind: ClassVar[str] = ""
     key: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
     time: float = field(default_factory=time.time)
+    # Fields of a record this version does not know (written by a newer one): kept, shown, never folded.
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The event's fields as its record has them (after `event`, `step` and `time`)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _BASE}
+        out = {k: v for k, v in out.items() if v is not OMIT}
+        return {**out, **self.extra}
+
+
+_BASE = frozenset({"key", "time", "extra"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptStarted(RunEvent):
+    kind: ClassVar[str] = "attempt_started"
+    command: str = OMIT
+    changes: list[str] = OMIT
+    kept: list[str] = OMIT
+    steps: list[str] = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(RunEvent):
+    kind: ClassVar[str] = "run_started"
+    playbook: str = OMIT
+    steps: int = OMIT
+    max_parallel: int = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepStarted(RunEvent):
+    kind: ClassVar[str] = "step_started"
+    uses: str | None = OMIT
+    name: str | None = OMIT
+    action: str = OMIT
+    expected: float = OMIT  # seconds, when known in advance (a soak)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepOutput(RunEvent):
+    kind: ClassVar[str] = "step_output"
+    stream: str = OMIT
+    line: str = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepRetry(RunEvent):
+    kind: ClassVar[str] = "step_retry"
+    attempt: int = OMIT
+    message: str = OMIT
+    delay: float = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepEnded(RunEvent):
+    """A step's last attempt ended; what resume and rollback need to rebuild `steps.<id>` and its undo."""
+
+    duration: float | None = OMIT
+    rc: int | None = OMIT
+    attempts: int = OMIT
+    message: str = OMIT
+    args: Any = OMIT
+    argv: list[str] = OMIT
+    outputs: dict[str, Any] = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepSucceeded(StepEnded):
+    kind: ClassVar[str] = "step_succeeded"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepFailed(StepEnded):
+    kind: ClassVar[str] = "step_failed"
+    stderr_tail: str = OMIT
+    continue_on_error: bool = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepSkipped(RunEvent):
+    kind: ClassVar[str] = "step_skipped"
+    reason: str = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepKept(RunEvent):
+    kind: ClassVar[str] = "step_kept"
+    reason: str = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStopped(RunEvent):
+    kind: ClassVar[str] = "run_stopped"
+    reason: str = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class RollbackBegun(RunEvent):
+    kind: ClassVar[str] = "rollback_begun"
+    steps: int = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class RollbackStarted(RunEvent):
+    kind: ClassVar[str] = "rollback_started"
+    uses: str = OMIT
+    action: str = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class RollbackSucceeded(RunEvent):
+    kind: ClassVar[str] = "rollback_succeeded"
+    message: str = OMIT
+    rc: int | None = OMIT
+    duration: float = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class RollbackFailed(RunEvent):
+    kind: ClassVar[str] = "rollback_failed"
+    message: str = OMIT
+    rc: int | None = OMIT
+    duration: float = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class RollbackAbandoned(RunEvent):
+    kind: ClassVar[str] = "rollback_abandoned"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFinished(RunEvent):
+    kind: ClassVar[str] = "run_finished"
+    exit_code: int = OMIT
+    reason: str = OMIT
+    failed: list[str] = OMIT
+    rolled_back: list[str] = OMIT
+    rollback_failed: list[str] = OMIT
+    no_rollback: bool = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class DowntimeVerdict(RunEvent):
+    """The emulator's downtime monitor's verdict, appended when a run on the emulator ends."""
+
+    kind: ClassVar[str] = "downtime_verdict"
+    watched: int = OMIT
+    with_downtime: list[str] = OMIT
+    windows: dict[str, Any] = OMIT
+    zero_downtime: bool = OMIT
+    text: str = OMIT
+
+
+KINDS: dict[str, type[RunEvent]] = {cls.kind: cls for cls in (
+    AttemptStarted, RunStarted, StepStarted, StepOutput, StepRetry, StepSucceeded, StepFailed, StepSkipped,
+    StepKept, RunStopped, RollbackBegun, RollbackStarted, RollbackSucceeded, RollbackFailed, RollbackAbandoned,
+    RunFinished, DowntimeVerdict)}
+
+
+def Event(kind: str, key: str | None = None, data: Mapping[str, Any] | None = None,  # noqa: N802 — a constructor
+          time: float | None = None) -> RunEvent:
+    """The typed event of a kind from a record's parts; raises ValueError for a kind outside the set."""
+    cls = KINDS.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown event kind {kind!r}")
+    names = {f.name for f in fields(cls)} - _BASE
+    data = dict(data or {})
+    known = {k: v for k, v in data.items() if k in names}
+    extra = {k: v for k, v in data.items() if k not in names}
+    if time is None:
+        return cls(key=key, extra=extra, **known)
+    return cls(key=key, time=time, extra=extra, **known)
+
+
+def record(event: RunEvent) -> dict[str, Any]:
+    """An event as one JSON object: the shape of the journal's lines and of `--output json`."""
+    return {"event": event.kind, "step": event.key, "time": round(event.time, 3), **event.data}
+
+
+def from_record(rec: Mapping[str, Any]) -> RunEvent | None:
+    """The event a journal record holds; None for a kind this version does not know."""
+    kind = rec.get("event")
+    if kind not in KINDS:
+        return None
+    data = {k: v for k, v in rec.items() if k not in ("event", "step", "time")}
+    return Event(kind, rec.get("step"), data, rec.get("time") or 0.0)
 
 
 class EventSink(Protocol):
-    def emit(self, event: Event) -> None: ...
+    def emit(self, event: RunEvent) -> None: ...
 
 
 class Fanout:
@@ -29,7 +247,7 @@ class Fanout:
     def add(self, sink: EventSink) -> None:
         self.sinks.append(sink)
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: RunEvent) -> None:
         for sink in self.sinks:
             sink.emit(event)
 
@@ -38,9 +256,9 @@ class Recorder:
     """Keeps every event; for tests and for the final summary."""
 
     def __init__(self) -> None:
-        self.events: list[Event] = []
+        self.events: list[RunEvent] = []
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: RunEvent) -> None:
         self.events.append(event)
 
     def kinds(self, key: str | None = None) -> list[str]:

@@ -9,7 +9,8 @@ from pathlib import Path
 from .durations import format_duration
 from .errors import JournalError, UsageError
 from .journal import lock_holder, read_journal
-from .replay import event_of, summary_of
+from .events import from_record
+from .replay import summary_of
 
 
 def find_run(runs_dir: Path, ref: str) -> Path:
@@ -101,7 +102,8 @@ def show_run(run_dir: Path) -> str:
              + ", ".join(a.get("command") or "?" for a in st.attempts), "", "timeline:"]
     t0 = st.created or 0.0
     for rec in view.records:
-        line = event_line(event_of(rec))
+        event = from_record(rec)
+        line = event_line(event) if event is not None else None
         if line is None:
             continue
         stamp = f"+{format_duration(max(0.0, (rec.get('time') or t0) - t0))}"

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import JournalError, JournalWriteError
-from .events import Event
+from .events import (OMIT, AttemptStarted, RollbackAbandoned, RollbackBegun, RollbackFailed, RollbackStarted,
+                     RollbackSucceeded, RunEvent, RunFinished, RunStarted, RunStopped, StepEnded, StepRetry,
+                     StepSkipped, StepStarted, StepStatus, StepSucceeded, from_record, record)
 
 FORMAT = 1
 META, PLAYBOOK, INPUTS, EVENTS, STATE, OUTPUT, LOCK = (
@@ -52,9 +54,14 @@ _STATE_LATER = {"step_succeeded", "step_skipped", "step_kept"}
 _MEND = "free space or mend permissions, then `playbook resume {run}` or `playbook rollback {run}`"
 
 
-def event_record(event: Event) -> dict[str, Any]:
+def event_record(event: RunEvent) -> dict[str, Any]:
     """An event as one JSON object: the shape of the journal's lines and of `--output json`."""
-    return {"event": event.kind, "step": event.key, "time": round(event.time, 3), **event.data}
+    return record(event)
+
+
+def _given(value: Any, default: Any = None) -> Any:
+    """A field's value, or `default` when the record left it out."""
+    return default if value is OMIT else value
 
 
 def _oserror_text(err: OSError) -> str:
@@ -199,7 +206,7 @@ class StepState:
     """What the journal says about one step."""
 
     key: str
-    status: str = "pending"  # running | succeeded | failed | skipped | rolled_back
+    status: str = StepStatus.PENDING
     uses: str | None = None
     action: str = ""
     started: float | None = None
@@ -237,54 +244,66 @@ class RunState:
         return self.steps.setdefault(key, StepState(key))
 
     def apply(self, rec: dict[str, Any]) -> None:
-        kind, key, t = rec.get("event"), rec.get("step"), rec.get("time")
+        """Fold one journal record (a kind this version does not know changes nothing but `updated`)."""
+        event = from_record(rec)
+        if event is None:
+            self.updated = rec.get("time")
+            self.created = self.created if self.created is not None else self.updated
+            return
+        self.fold(event, rec.get("time"))
+
+    def fold(self, event: RunEvent, t: float | None = None) -> None:
+        """The one fold from events to a run's state: the journal's writer (live) and readers (`runs`, `show`,
+        `resume`, `rollback`) alike. `t` is the time as recorded (default: the event's, as the record rounds it)."""
+        t = round(event.time, 3) if t is None else t
+        key = event.key
         self.updated = t
         if self.created is None:
             self.created = t
-        if kind == "attempt_started":
-            self.attempts.append({"command": rec.get("command"), "time": t})
+        if isinstance(event, AttemptStarted):
+            self.attempts.append({"command": _given(event.command), "time": t})
             self.finished = False
-        elif kind == "run_started":
+        elif isinstance(event, RunStarted):
             if self.finished:  # a plain `run`: no attempt_started precedes it
                 self.attempts.append({"command": "run", "time": t})
             self.finished = False
-            self.playbook = rec.get("playbook", self.playbook)
+            self.playbook = _given(event.playbook, self.playbook)
             self.stopped_at = None
-        elif kind == "step_started":
+        elif isinstance(event, StepStarted):
             s = self.step(key)
-            s.status, s.started, s.ended = "running", t, None
-            s.uses, s.action = rec.get("uses"), rec.get("action", "")
+            s.status, s.started, s.ended = StepStatus.RUNNING, t, None
+            s.uses, s.action = _given(event.uses), _given(event.action, "")
             s.attempts += 1
             if key in self.start_order:
                 self.start_order.remove(key)
             self.start_order.append(key)
-        elif kind == "step_retry":
+        elif isinstance(event, StepRetry):
             self.step(key).attempts += 1
-        elif kind in ("step_succeeded", "step_failed"):
+        elif isinstance(event, StepEnded):
             s = self.step(key)
-            s.status = "succeeded" if kind == "step_succeeded" else "failed"
-            s.ended, s.rc, s.message = t, rec.get("rc"), rec.get("message", "")
-            s.args, s.argv, s.outputs = rec.get("args"), rec.get("argv"), rec.get("outputs") or {}
-        elif kind == "step_skipped":
+            s.status = StepStatus.SUCCEEDED if isinstance(event, StepSucceeded) else StepStatus.FAILED
+            s.ended, s.rc, s.message = t, _given(event.rc), _given(event.message, "")
+            s.args, s.argv, s.outputs = _given(event.args), _given(event.argv), _given(event.outputs) or {}
+        elif isinstance(event, StepSkipped):
             s = self.step(key)
-            s.status, s.message = "skipped", rec.get("reason", "")
-        elif kind == "run_stopped":
+            s.status, s.message = StepStatus.SKIPPED, _given(event.reason, "")
+        elif isinstance(event, RunStopped):
             self.stopped_at = key
-        elif kind == "rollback_begun":
+        elif isinstance(event, RollbackBegun):
             self.rollback_begun = True
-        elif kind == "rollback_started":
+        elif isinstance(event, RollbackStarted):
             self.step(key).rollback = "running"
-        elif kind == "rollback_succeeded":
+        elif isinstance(event, RollbackSucceeded):
             s = self.step(key)
-            s.rollback, s.status = "succeeded", "rolled_back"
-        elif kind == "rollback_failed":
+            s.rollback, s.status = "succeeded", StepStatus.ROLLED_BACK
+        elif isinstance(event, RollbackFailed):
             s = self.step(key)
-            s.rollback, s.message = "failed", rec.get("message", s.message)
-        elif kind == "rollback_abandoned":
+            s.rollback, s.message = "failed", _given(event.message, s.message)
+        elif isinstance(event, RollbackAbandoned):
             self.step(key).rollback = "abandoned"
-        elif kind == "run_finished":
+        elif isinstance(event, RunFinished):
             self.finished = True
-            self.last_finish = rec
+            self.last_finish = {**record(event), "time": t}
 
     def status(self, live: bool = False) -> str:
         """running | killed | succeeded | stopped | failed | interrupted | rolled_back | rollback_failed."""
@@ -407,7 +426,7 @@ class JournalSink:
 
     # the sink
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: RunEvent) -> None:
         if event.kind == "step_output":
             self._output(event)
             return
@@ -418,7 +437,7 @@ class JournalSink:
             try:
                 self._sync_now = event.kind in _SYNC_NOW
                 self._append((json.dumps(rec, default=str, ensure_ascii=False) + "\n").encode("utf-8"))
-                self.state.apply(rec)
+                self.state.fold(event)
                 if event.key is not None:
                     self._step_json.pop(event.key, None)  # apply changed this step (and no other)
                 if event.kind in ("step_started", "step_retry"):
@@ -517,7 +536,7 @@ class JournalSink:
                             # and stops the run if it still cannot.
                             self._state_retry = True
 
-    def _output(self, event: Event) -> None:
+    def _output(self, event: RunEvent) -> None:
         # Called from the threads that read a child's pipes: never raise there. Output is flushed, not
         # fsynced; a failure here breaks the journal and the next event stops the run.
         stream = event.data.get("stream", "stdout")

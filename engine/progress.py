@@ -12,7 +12,7 @@ import time
 from typing import IO, Callable
 
 from .durations import format_duration
-from .events import Event
+from .events import RunEvent
 from .reporter import Reporter, Running, event_line
 
 _MARK = {"pending": "·", "running": "▶", "succeeded": "✔", "failed": "✘", "skipped": "↷", "kept": "=",
@@ -49,7 +49,7 @@ class LiveReporter(Reporter):
 
     # the sink
 
-    def emit(self, e: Event) -> None:
+    def emit(self, e: RunEvent) -> None:
         with self._lock:
             if e.kind == "step_output":
                 if e.data.get("line", "").strip():

@@ -1,19 +1,14 @@
-"""What a run's journal says, rebuilt as the engine's own values: events, step results and the summary."""
+"""What a run's journal says, rebuilt as the engine's own values: step results and the summary.
+
+The journal folds its records into a `RunState` (`journal.RunState.fold`); this turns that state into what the
+runner and the reporter take (resume, rollback, `show`)."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from .api import Outcome
-from .events import Event
 from .journal import JournalView, RunState
-from .results import PENDING, SUCCEEDED, RunSummary, StepResult
-
-
-def event_of(rec: dict[str, Any]) -> Event:
-    """One journal record as the event it records."""
-    data = {k: v for k, v in rec.items() if k not in ("event", "step", "time")}
-    return Event(rec.get("event", "?"), rec.get("step"), data, rec.get("time") or 0.0)
+from .results import PENDING, ROLLED_BACK, SUCCEEDED, RunSummary, StepResult
 
 
 def summary_of(st: RunState) -> RunSummary:
@@ -39,9 +34,9 @@ def results_from_journal(view: JournalView, *, as_recorded: bool = False) -> dic
                 parsed = json.loads(stdout)
             except ValueError:
                 parsed = None
-        outcome = Outcome(ok=s.status in ("succeeded", "rolled_back"), message=s.message, rc=s.rc, stdout=stdout,
+        outcome = Outcome(ok=s.status in (SUCCEEDED, ROLLED_BACK), message=s.message, rc=s.rc, stdout=stdout,
                           stderr=view.output(key, "stderr"), json=parsed, argv=s.argv, outputs=dict(s.outputs))
-        status = s.status if as_recorded else (SUCCEEDED if s.status == "succeeded" else PENDING)
+        status = s.status if as_recorded else (SUCCEEDED if s.status == SUCCEEDED else PENDING)
         out[key] = StepResult(key, status=status, outcome=outcome, args=s.args, started=s.started, ended=s.ended,
                               attempts=s.attempts if status != PENDING else 0,
                               rollback=s.rollback if as_recorded else None)

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from typing import IO, Any, Callable
 
 from .durations import format_duration
-from .events import Event
+from .events import RunEvent, record
 from .results import RunSummary
 
 _MARK = {"succeeded": "✔", "failed": "✘", "skipped": "↷", "rolled_back": "⟲", "not_run": "·", "running": "…",
@@ -28,7 +28,7 @@ class Reporter(ABC):
     """What every reporter is: an event sink that shows a run, paused around a question, closed at the end."""
 
     @abstractmethod
-    def emit(self, e: Event) -> None:
+    def emit(self, e: RunEvent) -> None:
         """Show one event (called from the runner's threads, one event at a time)."""
 
     def paused(self, ask: Callable[[], Any]) -> Any:
@@ -48,7 +48,7 @@ class Running:
         self.expected = expected
 
     @classmethod
-    def of(cls, e: Event) -> "Running":
+    def of(cls, e: RunEvent) -> "Running":
         return cls(e.time, e.data.get("name"), e.data.get("expected"))
 
     def progress(self, key: str, now: float) -> str:
@@ -87,7 +87,7 @@ class TextReporter(Reporter):
             self.stream.write(text + "\n")
             self.stream.flush()
 
-    def emit(self, e: Event) -> None:
+    def emit(self, e: RunEvent) -> None:
         if e.kind in ("step_started", "rollback_started"):
             self.running[e.key] = Running.of(e)
         elif e.kind in ("step_succeeded", "step_failed", "rollback_succeeded", "rollback_failed",
@@ -126,13 +126,12 @@ class JsonLinesReporter(Reporter):
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stdout
 
-    def emit(self, e: Event) -> None:
-        from .journal import event_record
-        self.stream.write(json.dumps(event_record(e), default=str, ensure_ascii=False) + "\n")
+    def emit(self, e: RunEvent) -> None:
+        self.stream.write(json.dumps(record(e), default=str, ensure_ascii=False) + "\n")
         self.stream.flush()
 
 
-def event_line(e: Event, *, stderr_tail: bool = True, verbose: bool = True) -> str | None:
+def event_line(e: RunEvent, *, stderr_tail: bool = True, verbose: bool = True) -> str | None:
     """The text for one event (a few lines at most), or None for events people need not see
     (without `verbose`, the start of a step or of its compensation: its end says all)."""
     d = e.data

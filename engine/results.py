@@ -7,9 +7,11 @@ from typing import Any, Iterator
 
 from .graph import Frame
 from .api import Outcome
+from .events import StepStatus
 
 PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, ROLLED_BACK, NOT_RUN = (
-    "pending", "running", "succeeded", "failed", "skipped", "rolled_back", "not_run")
+    StepStatus.PENDING, StepStatus.RUNNING, StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED,
+    StepStatus.ROLLED_BACK, StepStatus.NOT_RUN)
 
 
 @dataclass

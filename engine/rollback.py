@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 
 from .api import Outcome, StepContext
 from .errors import PlaybookError
-from .events import Event
+from .events import RollbackAbandoned, RollbackFailed, RollbackStarted, RollbackSucceeded, RunEvent
 from .graph import Node
 from .invoke import Invoker
 from .prepare import Prepared
@@ -36,7 +36,7 @@ class Rollback:
     """The compensations of one run's steps, and running them."""
 
     def __init__(self, prepared: Prepared, invoker: Invoker, results: Mapping[str, StepResult], *,
-                 emit: Callable[[Event], None], scope_for: Callable[[Node], Scope]) -> None:
+                 emit: Callable[[RunEvent], None], scope_for: Callable[[Node], Scope]) -> None:
         self.prepared = prepared
         self.invoker = invoker
         self.results = results
@@ -92,18 +92,18 @@ class Rollback:
                 comp = self.compensation(node)
             except PlaybookError as err:
                 message = mask(str(err))
-                self.emit(Event("rollback_failed", key, {"message": message}))
+                self.emit(RollbackFailed(key=key, message=message))
                 result.rollback, result.rollback_message = "failed", message
                 failed.append(key)
                 continue
             if comp is None:
                 continue
             if abandon.is_set():
-                self.emit(Event("rollback_abandoned", key, {}))
+                self.emit(RollbackAbandoned(key=key))
                 result.rollback, result.rollback_message = "failed", "abandoned"
                 failed.append(key)
                 continue
-            self.emit(Event("rollback_started", key, {"uses": comp.uses, "action": mask(comp.description)}))
+            self.emit(RollbackStarted(key=key, uses=comp.uses, action=mask(comp.description)))
             if abandon.is_set():  # e.g. the journal could not record the start: do not act unrecorded
                 result.rollback, result.rollback_message = "failed", "abandoned"
                 failed.append(key)
@@ -114,10 +114,10 @@ class Rollback:
             data = {"message": mask(outcome.message), "rc": outcome.rc, "duration": time.time() - started_at}
             if outcome.ok:
                 result.status, result.rollback = ROLLED_BACK, "succeeded"
-                self.emit(Event("rollback_succeeded", key, data))
+                self.emit(RollbackSucceeded(key=key, **data))
                 done.append(key)
             else:
                 result.rollback, result.rollback_message = "failed", outcome.message
-                self.emit(Event("rollback_failed", key, data))
+                self.emit(RollbackFailed(key=key, **data))
                 failed.append(key)
         return done, failed

@@ -13,7 +13,8 @@ from typing import Any, Callable, Mapping
 
 from .errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROLLBACK_FAILED, EXIT_STOPPED, JournalError,
                      PlaybookError)
-from .events import Event, EventSink
+from .events import (EventSink, RollbackBegun, RunEvent, RunFinished, RunStarted, RunStopped, StepFailed, StepKept,
+                     StepOutput, StepRetry, StepSkipped, StepStarted, StepSucceeded)
 from .graph import Frame, Node
 from .api import Outcome, RunOptions
 from .invoke import Invoker, PluginFault
@@ -72,7 +73,7 @@ class Runner:
         """`value` with secrets masked in every string inside it."""
         return self.prepared.inputs.mask_data(value)
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: RunEvent) -> None:
         with self._emit_lock:
             try:
                 self.sink.emit(event)
@@ -84,7 +85,7 @@ class Runner:
                 self.abandon.set()
 
     def output_emitter(self, key: str) -> Callable[[str, str], None]:
-        return lambda stream, line: self.emit(Event("step_output", key, {"stream": stream, "line": self.mask(line)}))
+        return lambda stream, line: self.emit(StepOutput(key=key, stream=stream, line=self.mask(line)))
 
     def scope_for(self, node: Node) -> Scope:
         return self.prepared.scope(steps=StepsView(node.frame, self.results), locals=node.locals)
@@ -187,8 +188,8 @@ class Runner:
                 wait_for = delay * (spec.backoff ** (result.attempts - 1))
             else:
                 break
-            self.emit(Event("step_retry", node.key, {"attempt": result.attempts, "message": self.mask(outcome.message),
-                                                     "delay": wait_for}))
+            self.emit(StepRetry(key=node.key, attempt=result.attempts, message=self.mask(outcome.message),
+                                delay=wait_for))
             if self.cancel.wait(wait_for):
                 break
         result.status = SUCCEEDED if result.outcome.ok else FAILED
@@ -210,7 +211,7 @@ class Runner:
             node = self.prepared.plan.nodes[key]
             data["stderr_tail"] = self.mask("\n".join((o.stderr or "").strip().splitlines()[-5:])) if o else ""
             data["continue_on_error"] = node.continue_on_error
-        self.emit(Event("step_succeeded" if result.status == SUCCEEDED else "step_failed", key, data))
+        self.emit((StepSucceeded if result.status == SUCCEEDED else StepFailed)(key=key, **data))
 
     def _describe(self, node: Node) -> tuple[str, float | None]:
         """What the step will do, one line, and how long it will take when known (a soak), for its
@@ -246,8 +247,8 @@ class Runner:
         running: dict[Future, str] = {}
         stop: str | None = None
         failed: list[str] = []
-        self.emit(Event("run_started", None, {"playbook": self.prepared.playbook.name, "steps": len(plan.nodes),
-                                              "max_parallel": self.max_parallel}))
+        self.emit(RunStarted(playbook=self.prepared.playbook.name, steps=len(plan.nodes),
+                             max_parallel=self.max_parallel))
 
         def release(key: str) -> None:
             for succ in graph.successors(key):
@@ -264,7 +265,7 @@ class Runner:
                     node = plan.nodes[key]
                     result = self.results[key]
                     if key in self.kept:
-                        self.emit(Event("step_kept", key, {"reason": "succeeded in an earlier attempt"}))
+                        self.emit(StepKept(key=key, reason="succeeded in an earlier attempt"))
                         release(key)
                         continue
                     try:
@@ -273,12 +274,12 @@ class Runner:
                         decision, reason = "fail", str(err).replace("\n", "; ")
                     if decision == "skip":
                         result.status, result.reason = SKIPPED, reason
-                        self.emit(Event("step_skipped", key, {"reason": self.mask(reason)}))
+                        self.emit(StepSkipped(key=key, reason=self.mask(reason)))
                         release(key)
                         continue
                     if decision == "stop":
                         stop = "stopped"
-                        self.emit(Event("run_stopped", key, {"reason": self.mask(reason)}))
+                        self.emit(RunStopped(key=key, reason=self.mask(reason)))
                         break
                     if decision == "interrupted":
                         stop = "interrupted"
@@ -291,7 +292,7 @@ class Runner:
                     started = {"uses": node.spec.uses, "name": self._title(node), "action": action}
                     if expected is not None:  # a soak: progress shows the time left and when it ends
                         started["expected"] = expected
-                    self.emit(Event("step_started", key, started))
+                    self.emit(StepStarted(key=key, **started))
                     if self.journal_error is not None:
                         result.status, result.started = PENDING, None
                         self.started.remove(key)
@@ -346,13 +347,12 @@ class Runner:
 
     def roll_back_started(self) -> RunSummary:
         """Only undo: run the compensations of `started` (from an earlier attempt) in reverse start order."""
-        self.emit(Event("rollback_begun", None, {"steps": len(self.started)}))
+        self.emit(RollbackBegun(steps=len(self.started)))
         rolled, rb_failed = self.rollback.run(self.started, self.abandon)
         code = EXIT_ROLLBACK_FAILED if rb_failed else EXIT_OK
         reason = "rollback_failed" if rb_failed else "rolled_back"
-        self.emit(Event("run_finished", None, {"exit_code": code, "reason": reason, "failed": [],
-                                               "rolled_back": rolled, "rollback_failed": rb_failed,
-                                               "no_rollback": False}))
+        self.emit(RunFinished(exit_code=code, reason=reason, failed=[], rolled_back=rolled,
+                              rollback_failed=rb_failed, no_rollback=False))
         if self.journal_error is not None:
             raise self.journal_error
         return RunSummary(exit_code=code, reason=reason, results=self.results, rollback_failed=rb_failed,
@@ -362,7 +362,7 @@ class Runner:
         rolled: list[str] = []
         rb_failed: list[str] = []
         if stop in ("failed", "interrupted") and not self.no_rollback:
-            self.emit(Event("rollback_begun", None, {"steps": len(self.started)}))
+            self.emit(RollbackBegun(steps=len(self.started)))
             rolled, rb_failed = self.rollback.run(self.started, self.abandon)
         if stop is None:
             code, reason = EXIT_OK, "succeeded"
@@ -376,9 +376,8 @@ class Runner:
             code, reason = EXIT_FAILED, stop
         summary = RunSummary(exit_code=code, reason=reason, results=self.results, failed=failed,
                              rollback_failed=rb_failed, rolled_back=rolled)
-        self.emit(Event("run_finished", None, {"exit_code": code, "reason": reason, "failed": failed,
-                                               "rolled_back": rolled, "rollback_failed": rb_failed,
-                                               "no_rollback": self.no_rollback}))
+        self.emit(RunFinished(exit_code=code, reason=reason, failed=failed, rolled_back=rolled,
+                              rollback_failed=rb_failed, no_rollback=self.no_rollback))
         if self.journal_error is not None:
             raise self.journal_error
         return summary

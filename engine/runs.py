@@ -13,14 +13,14 @@ from typing import Any
 
 from .api import RunOptions
 from .errors import EXIT_OK, JournalError, PlaybookError, UsageError
-from .events import Event
+from .events import AttemptStarted
 from .history import RunRow, find_run, format_runs, list_runs, run_ids, show_run
 from .interrupts import Interrupts, terminal_ask
 from .journal import MASK, PLAYBOOK, JournalSink, JournalView, RunsLock, plan_fingerprints, read_journal
 from .plandiff import plan_changes
 from .presentation import Presentation
 from .replay import results_from_journal
-from .results import StepResult
+from .results import SUCCEEDED, StepResult
 from .wiring import Attempt, drive, sha256_text, start_run
 
 __all__ = ["Attempt", "Interrupts", "Presentation", "RunRow", "find_run", "format_runs", "list_runs", "resume_run",
@@ -116,9 +116,8 @@ def resume_run(runs_dir: Path, ref: str, *, cli_vars: dict[str, Any], cli_raw: d
             journal.update_meta(playbook={**r.view.meta["playbook"], "sha256": sha256_text(text)}, plan=new_plan)
         saved = r.view.meta.get("options", {})
         attempt.max_parallel = attempt.max_parallel or saved.get("max_parallel", 4)
-        opening = Event("attempt_started", None, {"command": "resume", "changes": notes,
-                                                  "kept": sorted(k for k, s in st.steps.items()
-                                                                 if s.status == "succeeded")})
+        opening = AttemptStarted(command="resume", changes=notes,
+                                 kept=sorted(k for k, s in st.steps.items() if s.status == SUCCEEDED))
         return drive(prepared, journal, r.run_id, attempt, present, prior=results_from_journal(r.view),
                       started=st.to_undo(), opening=opening)
 
@@ -162,7 +161,7 @@ def rollback_run(runs_dir: Path, ref: str, *, cli_vars: dict[str, Any], cli_raw:
                 present.say("not rolled back")
                 return EXIT_OK
         journal = JournalSink.reopen(r.run_dir)
-        opening = Event("attempt_started", None, {"command": "rollback", "steps": todo})
+        opening = AttemptStarted(command="rollback", steps=todo)
         return drive(prepared, journal, r.run_id, Attempt(), present, prior=prior, started=todo, undo_only=True,
                       opening=opening)
 

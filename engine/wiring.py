@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import PlaybookError, UsageError
-from .events import Event, Fanout
+from .events import Fanout, RunEvent
 from .interrupts import Interrupts, terminal_ask
 from .journal import JournalSink, RunsLock, mask_inputs, plan_fingerprints
 from .presentation import Presentation
@@ -32,7 +32,7 @@ class Attempt:
 
 def drive(prepared: Any, journal: JournalSink, run_id: str, attempt: Attempt, present: Presentation, *,
            prior: dict[str, StepResult] | None = None, started: list[str] | None = None,
-           undo_only: bool = False, opening: Event | None = None) -> int:
+           undo_only: bool = False, opening: RunEvent | None = None) -> int:
     """Run (or only roll back) with the journal as first sink; returns the exit code."""
     from .notify import notifier_for
     from .reporter import summary_table
