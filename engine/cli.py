@@ -90,7 +90,8 @@ def new_run_id() -> str:
 
 
 def _runs_dir(option: str | None) -> Path:
-    return Path(option or os.environ.get("PLAYBOOK_RUNS_DIR") or ".playbook/runs")
+    from .history import runs_dir_of
+    return runs_dir_of(option)
 
 
 def _confirm_fn(yes: bool):
@@ -268,7 +269,7 @@ def validate(file: str, var: tuple, vars_file: tuple) -> None:
     from .api import RunOptions
     from .errors import ValidationError
     from .inputs import read_vars_files
-    from .lint import validate_file
+    from .validation import validate_file
     from .reporter import plural
     cli_vars, cli_raw = _parse_vars(var)
     found = validate_file(file, cli_vars=cli_vars, cli_raw=cli_raw, file_vars=read_vars_files(vars_file),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,11 @@ from .errors import JournalError, UsageError
 from .journal import lock_holder, read_journal
 from .events import from_record
 from .replay import summary_of
+
+
+def runs_dir_of(option: str | None) -> Path:
+    """The journal directory: --runs-dir, else $PLAYBOOK_RUNS_DIR, else .playbook/runs."""
+    return Path(option or os.environ.get("PLAYBOOK_RUNS_DIR") or ".playbook/runs")
 
 
 def find_run(runs_dir: Path, ref: str) -> Path:

@@ -35,8 +35,8 @@ def report_command(run_id: str, fmt: str, output: str | None, runs_dir: str | No
     """Write a run's report to attach to a change ticket: plan graph coloured by outcome, timeline of steps,
     waves and namespaces, inputs (secrets masked), approvals, gates with what they measured, rollbacks and the
     downtime verdict (RUN may be a prefix or `last`)."""
-    from ..cli import _runs_dir
-    from ..runs import find_run
+    from ..history import find_run
+    from ..history import runs_dir_of as _runs_dir
     from . import build_report, render
     run_dir = find_run(_runs_dir(runs_dir), run_id)
     if output == "-":
