@@ -1,15 +1,17 @@
 """A rehearsal's report as one self-contained HTML page: verdict, findings, the plan graph coloured by each
-step's outcome, a timeline of the run, downtime and the estimate. Inline CSS and SVG only; no script, nothing
-fetched."""
+step's outcome and a timeline of the run (drawn by `playbook report`'s engine/report/html.py from the run's
+journal), downtime and the estimate. Inline CSS and SVG only; no script, nothing fetched."""
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path
 
 from ..durations import format_duration
+from ..errors import PlaybookError
+from ..report import build_report
+from ..report.html import COLOURS, plan_graph_svg, timeline_svg
 from .rehearsal import Report
 
-COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "rolled_back": "#ef6c00", "skipped": "#9e9e9e",
-           "not_run": "#e0e0e0", "running": "#1565c0", "pending": "#e0e0e0"}
 _VERDICT = {"go": ("#2e7d32", "GO"), "go-with-warnings": ("#ef6c00", "GO WITH WARNINGS"), "no-go": ("#c62828", "NO-GO")}
 _CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#212121;max-width:1400px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
@@ -27,60 +29,19 @@ def _legend() -> str:
         for s, c in COLOURS.items() if s != "pending") + "</p>"
 
 
-def plan_svg(report: Report) -> str:
-    """The plan's graph, one column per wave of steps, each box coloured by its outcome."""
-    status = {s["key"]: s["status"] for s in report.steps}
-    waves = report.plan["waves"]
-    w, h, gap_x, gap_y = 200, 24, 60, 10
-    pos: dict[str, tuple[int, int]] = {}
-    for i, wave in enumerate(waves):
-        for j, key in enumerate(wave):
-            pos[key] = (10 + i * (w + gap_x), 10 + j * (h + gap_y))
-    width = 20 + len(waves) * (w + gap_x)
-    height = 20 + max((len(wv) for wv in waves), default=1) * (h + gap_y)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="plan graph">']
-    for a, b in report.plan["edges"]:
-        if a in pos and b in pos:
-            (x1, y1), (x2, y2) = pos[a], pos[b]
-            parts.append(f'<line x1="{x1 + w}" y1="{y1 + h // 2}" x2="{x2}" y2="{y2 + h // 2}" stroke="#bbb"/>')
-    for key, (x, y) in pos.items():
-        st = status.get(key, "not_run")
-        fill = COLOURS.get(st, "#e0e0e0")
-        ink = "#333" if st in ("not_run", "pending") else "#fff"
-        label = key if len(key) <= 30 else "…" + key[-29:]
-        parts.append(f'<g><title>{escape(key)}: {escape(st)}</title><rect x="{x}" y="{y}" width="{w}" '
-                     f'height="{h}" rx="4" fill="{fill}"/><text x="{x + 6}" y="{y + 16}" fill="{ink}">'
-                     f'{escape(label)}</text></g>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def timeline_svg(report: Report) -> str:
-    """Each step that ran as a bar from its start to its end, one row per step."""
-    ran = [s for s in report.steps if s["start"] is not None]
-    if not ran:
-        return "<p>No step ran.</p>"
-    total = max(s["start"] + (s["seconds"] or 0) for s in ran) or 1.0
-    label_w, bar_w, row = 300, 800, 16
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 70}" '
-             f'height="{len(ran) * row + 30}" role="img" aria-label="timeline">']
-    for i, s in enumerate(ran):
-        y = 4 + i * row
-        x = label_w + bar_w * s["start"] / total
-        bw = max(2.0, bar_w * (s["seconds"] or 0) / total)
-        label = s["key"] if len(s["key"]) <= 45 else "…" + s["key"][-44:]
-        parts.append(f'<text x="0" y="{y + 11}">{escape(label)}</text><rect x="{x:.1f}" y="{y}" width="{bw:.1f}" '
-                     f'height="{row - 4}" fill="{COLOURS.get(s["status"], "#999")}"><title>{escape(s["key"])}: '
-                     f'{escape(s["status"])}, +{s["start"]:.2f} s for {(s["seconds"] or 0):.2f} s</title></rect>')
-    y = len(ran) * row + 20
-    parts.append(f'<text x="{label_w}" y="{y}">0 s</text><text x="{label_w + bar_w - 30}" y="{y}">'
-                 f'{total:.1f} s</text></svg>')
-    return "".join(parts)
+def _run_svgs(report: Report) -> tuple[str, str]:
+    """The plan graph and the timeline of the rehearsal's run, drawn as `playbook report` draws them."""
+    try:
+        run = build_report(Path(report.run["run_dir"]))
+    except (OSError, PlaybookError) as err:
+        missing = f"<p>The run's journal could not be read: {escape(str(err))}</p>"
+        return missing, missing
+    return plan_graph_svg(run), timeline_svg(run)
 
 
 def html(report: Report) -> str:
     colour, word = _VERDICT[report.verdict]
+    plan, timeline = _run_svgs(report)
     run, est = report.run, report.estimate
     findings = "".join(
         f'<div class="finding {f.severity}"><b>{escape(f.code)} {escape(f.kind.slug)}</b> ({f.severity})'
@@ -99,11 +60,12 @@ def html(report: Report) -> str:
 <p>Cluster: <code>{escape(report.source)}</code> {escape(str(report.snapshot.get('context', '')))}
 {escape(str(report.snapshot.get('taken', '')))}<br>Run: {escape(run['status'])}, exit {run['exit_code']},
 {format_duration(run['seconds'])} on the emulator. Estimated on the real cluster:
-<b>{format_duration(est['estimate_seconds'])}</b>.</p>
+<b>{format_duration(est['estimate_seconds'])}</b>. The run's own report (every step, its output, rollbacks):
+<code>{escape(str(run.get('report', '-')))}</code>.</p>
 <p><i>{escape(report.not_live)}</i></p>
 <h2>Findings</h2>{findings}
-<h2>Plan</h2>{_legend()}<div class="scroll">{plan_svg(report)}</div>
-<h2>Timeline</h2><div class="scroll">{timeline_svg(report)}</div>
+<h2>Plan</h2>{_legend()}<div class="scroll">{plan}</div>
+<h2>Timeline</h2><div class="scroll">{timeline}</div>
 <h2>Downtime per workload</h2><table><tr><th>Workload</th><th>No ready replica</th></tr>{downtime}</table>
 <h2>Duration estimate</h2><table><tr><th>Rollout</th><th>Batches</th><th>Readiness</th><th>From</th>
 <th>Estimate</th></tr>{rollouts}</table>

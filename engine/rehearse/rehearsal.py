@@ -15,8 +15,10 @@ from typing import IO, Any
 from ..emulator import Emulator
 from ..emulator.cluster import ClusterFileError, load_with_dump
 from ..emulator.faults import FaultError
-from ..errors import UsageError
+from ..downtime import record_verdict
+from ..errors import PlaybookError, UsageError
 from ..journal import read_journal
+from ..report.command import write_report
 from .checks import (Intent, before_run, downtime, failed_steps, monitored_workload, old_proxies,
                      webhook_overlap)
 from .findings import Finding, verdict
@@ -86,7 +88,7 @@ def rehearse(playbook: str | Path, source: str | Path | dict, out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         spec, dumped = load_with_dump(source)
-        emulator = Emulator(spec, readiness_delay=options.readiness_delay, state_dir=out_dir / "emulator").start()
+        emulator = Emulator(spec, readiness_delay=options.readiness_delay).start()  # in a temporary directory
     except (ClusterFileError, FaultError) as exc:
         raise UsageError(f"--snapshot {source}: {exc}") from None
     recorder = RolloutRecorder()
@@ -110,8 +112,13 @@ def rehearse(playbook: str | Path, source: str | Path | dict, out_dir: Path,
                          present, extra_meta={"emulate": True, "rehearsal": True, "source": str(source)})
         ended = time.time()
         outages = emu.downtime_report()
+        record_verdict(runs_dir, run_id, outages, emu.format_downtime_report())
         after = ClusterView(emu.state()["items"])
     view = read_journal(runs_dir / run_id)
+    try:  # the run's own report (`playbook report`), beside its journal
+        run_report = str(write_report(runs_dir / run_id))
+    except (OSError, PlaybookError) as err:
+        run_report = f"not written: {err}"
     steps = _steps(view, started, [n.key for n in prepared.plan.ordered()])
     run_dir = str((runs_dir / run_id).resolve())
     findings += failed_steps(steps, run_dir)
@@ -126,7 +133,8 @@ def rehearse(playbook: str | Path, source: str | Path | dict, out_dir: Path,
         snapshot=dict(spec.snapshot),
         inputs={k: ("***" if k in prepared.inputs.secrets else v) for k, v in values.items()},
         verdict=verdict(findings), findings=findings, steps=steps,
-        run={"run_id": run_id, "run_dir": run_dir, "exit_code": code, "status": view.state.status(),
+        run={"run_id": run_id, "run_dir": run_dir, "report": run_report, "exit_code": code,
+             "status": view.state.status(),
              "failed_step": view.state.failed_step(), "seconds": round(ended - started, 2),
              "confirmations": "answered yes (rehearsal)", "readiness_delay": options.readiness_delay},
         downtime={str(monitored_workload(k)): round(sum((o["end"] or ended) - o["start"] for o in v), 3)

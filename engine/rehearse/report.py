@@ -70,7 +70,7 @@ def markdown(report: Report) -> str:
            *(["- Refused by the emulator's API (not in the copy): " + "; ".join(report.copy["refused"])]
              if report.copy.get("refused") else []),
            f"- Run: {run['status']}, exit code {run['exit_code']}, {format_duration(run['seconds'])} on the emulator; "
-           f"journal `{run['run_dir']}`",
+           f"journal `{run['run_dir']}`, run report `{run.get('report', '-')}`",
            "- Inputs: " + ", ".join(f"`{k}={json.dumps(v, default=str)}`" for k, v in sorted(report.inputs.items())),
            "", f"> {report.not_live}", "", "## Findings", ""]
     if not report.findings:

@@ -103,6 +103,8 @@ def test_the_command_writes_the_reports_and_never_contacts_the_live_cluster(tmp_
     data = json.loads((out / "report.json").read_text())
     assert data["live_cluster_contacted"] is False and data["verdict"] == "no-go"
     assert (out / "runs" / data["run"]["run_id"] / "events.jsonl").is_file()
+    assert data["run"]["report"] == str(out.resolve() / "runs" / data["run"]["run_id"] / "report.html")
+    assert "Downtime" in Path(data["run"]["report"]).read_text()  # `playbook report`'s page of the run
     page = (out / "report.html").read_text()
     assert "<script" not in page and "<link" not in page
     assert "https://" not in page and page.count("http://") == page.count('xmlns="http://www.w3.org/2000/svg"')
