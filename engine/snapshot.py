@@ -2,9 +2,10 @@
 ``v1 List`` that ``kubectl``, the emulator and ``playbook rehearse`` all read).
 
 What it reads: nodes, namespaces, workloads of every kind with their ReplicaSets and pods, PDBs, HPAs,
-services, configmaps, service accounts, webhook configurations, CRDs and the Istio (and Gateway API) custom
-resources, and Argo Rollouts. Only reads (list, with paging). Secret values are never read: secrets are listed as metadata only
-(``PartialObjectMetadataList``), and whatever a server sends beyond metadata is dropped before it is kept.
+services, configmaps, service accounts, webhook configurations, CRDs, the Istio (and Gateway API) custom
+resources, and Argo Rollouts. Only reads (list, with paging). Secret values are never read: secrets are
+listed as metadata only (``PartialObjectMetadataList``), and whatever a server sends beyond metadata is
+dropped before it is kept.
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ class Resource:
 
     @property
     def path(self) -> str:
-        return f"/apis/{self.group}/{self.version}/{self.plural}" if self.group else f"/api/{self.version}/{self.plural}"
+        base = f"/apis/{self.group}" if self.group else "/api"
+        return f"{base}/{self.version}/{self.plural}"
 
     @property
     def name(self) -> str:

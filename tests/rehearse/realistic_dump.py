@@ -87,7 +87,8 @@ def _owned_pods(owner: dict, count: int, labels: dict, image: str, ready_s: floa
     meta = owner["metadata"]
     pods = []
     for i in range(count):
-        name = f"{meta['name']}-{i}" if ordinal else f"{meta['name']}-{hashlib.sha1(f'{meta}{i}'.encode()).hexdigest()[:5]}"
+        digest = hashlib.sha1(f"{meta}{i}".encode()).hexdigest()[:5]
+        name = f"{meta['name']}-{i}" if ordinal else f"{meta['name']}-{digest}"
         pod = {"apiVersion": "v1", "kind": "Pod",
                "metadata": {"name": name, "namespace": meta["namespace"], "labels": dict(labels),
                             **({} if ordinal else {"generateName": meta["name"] + "-"}),

@@ -31,15 +31,18 @@ ORIGINAL = {
          "deployments": [{"name": "api", "replicas": 3, "maxSurge": 1, "maxUnavailable": 0}]}],
     "objects": [{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
                  "metadata": {"name": "api", "namespace": "payments"},
-                 "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "api"}}}}],
+                 "spec": {"minAvailable": 3, "selector": {"matchLabels": {"app": "api"}}}}],
 }
+# The budget allows no disruption of api's 3 pods: the canary playbook scales it up by one while it moves.
+SCALE_UP = {"pdb_policy": "scale-up"}
 WAVES = [{"name": "first", "namespaces": ["shop"]}, {"name": "second", "namespaces": ["payments"]}]
 
 
 def test_rehearsing_a_snapshot_equals_rehearsing_the_original(tmp_path):
     with Emulator(ORIGINAL, state_dir=tmp_path / "original") as emu:
         snap = write_snapshot(take_snapshot(kubeconfig=str(emu.kubeconfig)), tmp_path / "snap.yaml")
-    options = lambda: RehearsalOptions(vars={**SHORT, "waves": WAVES}, readiness_delay=0.05)  # noqa: E731
+    def options() -> RehearsalOptions:
+        return RehearsalOptions(vars={**SHORT, **SCALE_UP, "waves": WAVES}, readiness_delay=0.05)
     of_original = rehearse(CANARY, ORIGINAL, tmp_path / "a", options())
     of_snapshot = rehearse(CANARY, snap, tmp_path / "b", options())
     assert of_snapshot.comparable() == of_original.comparable()
@@ -93,7 +96,7 @@ def test_the_command_writes_the_reports_and_never_contacts_the_live_cluster(tmp_
     out = tmp_path / "report"
     args = [sys.executable, "-m", "engine.cli", "rehearse", str(CANARY), "--snapshot", str(cluster), "--out", str(out),
             "--var", "rev=1-20-0", "--var", "soak_between_waves=0s", "--var", "soak_before_promote=0s",
-            "--var", "waves=" + json.dumps(WAVES)]
+            "--var", "pdb_policy=scale-up", "--var", "waves=" + json.dumps(WAVES)]
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     live.shutdown()
     assert requests == []
