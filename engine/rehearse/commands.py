@@ -88,6 +88,8 @@ def rehearse_command(file: str, source: str, vars_file: tuple, var: tuple, out_d
     options = RehearsalOptions(vars=values, raw_vars=raw, file_vars=read_vars_files(vars_file),
                                readiness_delay=readiness_delay, max_parallel=max_parallel,
                                stream=sys.stdout if show_run else None, quiet=not show_run)
+    if not show_run:
+        click.echo("rehearse: running the playbook on the copy (--show-run streams its steps)", err=True)
     report = rehearse(file, source, out, options)
     paths = write_all(report, out)
     click.echo(text(report))
