@@ -90,13 +90,24 @@ def step_reference_problems(playbook: Playbook, renderer: Renderer) -> list[Prob
                 collect(s.steps)
     collect(playbook.steps)
 
+    # A large playbook repeats the same few template texts thousands of times: each is parsed once.
+    seen: dict[tuple[str, bool], tuple[set[str], set[str]] | None] = {}
+
+    def used_by(text: str, expression: bool) -> tuple[set[str], set[str]] | None:
+        key = (text, expression)
+        if key not in seen:
+            ast = _parse(renderer, text, expression)
+            seen[key] = None if ast is None else (_step_ids_used(ast), _names_used(ast))
+        return seen[key]
+
     def check(spec: StepSpec | None, where: str, value: Any, expression: bool, visible: set[str],
               in_loop: bool, line: int | None) -> None:
         for text in ([value] if expression and isinstance(value, str) else _strings(value)):
-            ast = _parse(renderer, text, expression)
-            if ast is None:
+            used = used_by(text, expression)
+            if used is None:
                 continue
-            for sid in sorted(_step_ids_used(ast) - visible):
+            step_ids, names = used
+            for sid in sorted(step_ids - visible):
                 hint = _did_you_mean(sid, visible)
                 if sid in every_id:
                     message = f"{where} reads steps.{sid}, which is inside another group and not visible here"
@@ -106,7 +117,7 @@ def step_reference_problems(playbook: Playbook, renderer: Renderer) -> list[Prob
                 problems.append(Problem(message, file=file, line=line, step=spec.id if spec else None,
                                         hint=hint or f"step ids here: {', '.join(sorted(visible)) or 'none'}"))
             if not in_loop:
-                for name in sorted(_names_used(ast) & set(_LOOP_NAMES)):
+                for name in sorted(names & set(_LOOP_NAMES)):
                     if name in playbook.inputs or name in playbook.vars:
                         continue
                     problems.append(Problem(f"{where} uses '{name}', which exists only inside a for_each",
