@@ -94,6 +94,7 @@ def _construct_plain(loader: Any, root: yaml.Node) -> tuple[Any, int]:
     anchors (so no node is shared or recursive) of plain mappings, sequences and scalars: ~3x faster on large
     playbooks, which are mostly strings. Anything else raises _NotPlain and goes the usual way."""
     constructors = loader.yaml_constructors
+    scalar = yaml.ScalarNode
     count = 0
 
     def build(node: yaml.Node, depth: int = 0) -> Any:
@@ -103,31 +104,47 @@ def _construct_plain(loader: Any, root: yaml.Node) -> tuple[Any, int]:
             raise RecursionError  # as the usual way's walk of the nodes runs out of stack: "nesting too deep"
         depth += 1
         tag = node.tag
-        if isinstance(node, yaml.ScalarNode):
+        if isinstance(node, scalar):
             if tag == _STR:
                 return node.value
             if tag in _SCALARS:
                 return constructors[tag](loader, node)
         elif isinstance(node, yaml.SequenceNode):
             if tag == _SEQ:
-                return [build(child, depth) for child in node.value]
+                items = []
+                for child in node.value:
+                    if child.__class__ is scalar and child.tag == _STR:  # most leaves: no call for them
+                        count += 1
+                        items.append(child.value)
+                    else:
+                        items.append(build(child, depth))
+                return items
         elif tag == _MAP:
             data = LineMap()
             data.line = node.start_mark.line + 1
             data.key_lines = lines = {}
             seen: dict = {}
             for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE:
+                if not isinstance(key_node, scalar) or key_node.tag == _MERGE:
                     raise _NotPlain
-                if key_node.value in seen:
+                raw = key_node.value
+                line = key_node.start_mark.line + 1
+                if raw in seen:
                     raise yaml.constructor.ConstructorError(
                         "while constructing a mapping", node.start_mark,
-                        f"found duplicate key '{key_node.value}' (first on line {seen[key_node.value]})",
-                        key_node.start_mark)
-                seen[key_node.value] = key_node.start_mark.line + 1
-                key = build(key_node, depth)
-                data[key] = build(value_node, depth)
-                lines[key] = key_node.start_mark.line + 1
+                        f"found duplicate key '{raw}' (first on line {seen[raw]})", key_node.start_mark)
+                seen[raw] = line
+                if key_node.tag == _STR:
+                    count += 1
+                    key = raw
+                else:
+                    key = build(key_node, depth)
+                if value_node.__class__ is scalar and value_node.tag == _STR:
+                    count += 1
+                    data[key] = value_node.value
+                else:
+                    data[key] = build(value_node, depth)
+                lines[key] = line
             return data
         raise _NotPlain
 
