@@ -14,16 +14,13 @@ import click
 from click.shell_completion import CompletionItem
 
 
-def _runs_dir(ctx: click.Context) -> Path:
-    return Path(ctx.params.get("runs_dir") or os.environ.get("PLAYBOOK_RUNS_DIR") or ".playbook/runs")
-
-
 def complete_run_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Run ids of the journal directory (newest first), with each run's status and playbook as help."""
     from .errors import JournalError
+    from .history import runs_dir_of
     from .journal import read_journal
     from .runs import run_ids
-    runs_dir = _runs_dir(ctx)
+    runs_dir = runs_dir_of(ctx.params.get("runs_dir"))
     items = []
     for run_id in reversed(run_ids(runs_dir)):
         if not run_id.startswith(incomplete):

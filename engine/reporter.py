@@ -98,7 +98,7 @@ class TextReporter(Reporter):
         line = event_line(e, stderr_tail=not self.show_output, verbose=self.show_output)
         if line is not None:
             self._print(line)
-        if e.kind == "run_started" and self.heartbeat and self._ticker is None:
+        if e.kind in ("run_started", "attempt_started") and self.heartbeat and self._ticker is None:
             self._ticker = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
             self._ticker.start()
         elif e.kind == "run_finished":

@@ -58,7 +58,8 @@ def _fill(status: str) -> str:
 
 # -- the plan graph ---------------------------------------------------------------------------------------
 
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 210, 34, 16, 26, 12
+NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 210, 34, 16, 22, 12
+PER_ROW = 6  # a wide layer wraps, so the graph fits a page instead of scrolling sideways
 
 
 def plan_graph_svg(report: RunReport) -> str:
@@ -68,11 +69,12 @@ def plan_graph_svg(report: RunReport) -> str:
         layers.setdefault(step.layer, []).append(step)
     if not layers:
         return '<p class="empty">The journal holds no plan.</p>'
-    widest = max(len(row) for row in layers.values())
+    rows = [layer[i:i + PER_ROW] for _, layer in sorted(layers.items()) for i in range(0, len(layer), PER_ROW)]
+    widest = max(len(row) for row in rows)
     width = PAD * 2 + widest * NODE_W + (widest - 1) * GAP_X
-    height = PAD * 2 + len(layers) * NODE_H + (len(layers) - 1) * GAP_Y
+    height = PAD * 2 + len(rows) * NODE_H + (len(rows) - 1) * GAP_Y
     pos: dict[str, tuple[float, float]] = {}
-    for number, row in sorted(layers.items()):
+    for number, row in enumerate(rows):
         row_w = len(row) * NODE_W + (len(row) - 1) * GAP_X
         x0 = (width - row_w) / 2
         for i, step in enumerate(row):

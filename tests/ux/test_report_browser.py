@@ -53,12 +53,13 @@ def test_the_report_of_the_main_job_renders_graph_and_timeline_offline_in_chromi
                 bars: bars.length, barsDrawn: bars.filter(box).length,
                 bands: document.querySelectorAll('#timeline rect.band').length,
                 graph: box(document.querySelector('#plan-graph')), timeline: box(document.querySelector('#timeline')),
+                graphFits: document.querySelector('#plan-graph').getBoundingClientRect().width <= window.innerWidth,
                 verdict: document.querySelector('#verdict').innerText};
     """)
     started = [line for line in (main_job.run_dir / "events.jsonl").read_text().splitlines()
                if '"event": "step_started"' in line]
     assert state["scripts"] == 0 and state["fetched"] == []
-    assert state["graph"] and state["timeline"]
+    assert state["graph"] and state["timeline"] and state["graphFits"]  # wide layers wrap: no sideways scroll
     assert state["nodes"] == state["nodesDrawn"] == 82 and state["failedNodes"] == 0
     assert state["bars"] == state["barsDrawn"] == len(started)
     assert state["bands"] >= 3 + 4  # three waves, four namespaces
