@@ -31,6 +31,7 @@ class Intent:
     pilot_cpu: float | None = None
     pilot_mem: float | None = None
     gateway_replicas: int = 0
+    installs: bool = True  # the playbook installs revision rev (else it moves namespaces to an existing one)
 
     @classmethod
     def from_inputs(cls, values: dict[str, Any]) -> "Intent":
@@ -38,7 +39,10 @@ class Intent:
         namespaces = None
         if isinstance(waves, list):
             namespaces = [str(ns) for w in waves if isinstance(w, dict) for ns in w.get("namespaces") or []]
-        return cls(rev=str(values["rev"]) if values.get("rev") else None,
+        elif isinstance(values.get("namespaces_to_move"), list):  # migrate-namespaces.yaml
+            namespaces = [str(ns) for ns in values["namespaces_to_move"]]
+        return cls(installs="installer" in values or "istio_version" in values,
+                   rev=str(values["rev"]) if values.get("rev") else None,
                    old_rev=str(values.get("old_rev") or "default"), waves=namespaces,
                    promote=bool(values.get("promote", True)),
                    istio_namespace=str(values.get("istio_namespace") or "istio-system"),
@@ -140,7 +144,7 @@ def tag_collision(view: ClusterView, intent: Intent) -> list[Finding]:
             f"revision tag {rev} already exists (-> {tags[rev]}): namespaces labelled istio.io/rev={rev} would "
             f"be injected by the tag, not by the new control plane",
             f"pick another revision name, or remove the tag first (istioctl tag remove {rev})"))
-    if rev in revisions or rev in ("default", intent.old_rev):
+    if intent.installs and (rev in revisions or rev in ("default", intent.old_rev)):
         out.append(Finding(
             "RH103", (f"Deployment {intent.istio_namespace}/istiod{'' if rev == 'default' else '-' + rev}",),
             f"revision {rev} already exists in the cluster (revisions: {', '.join(revisions) or 'none'})",
@@ -202,8 +206,8 @@ def old_proxies(before: ClusterView, after: ClusterView, intent: Intent, restart
 
 # -- RH105 --------------------------------------------------------------------------------------------------
 def namespaces_in_no_wave(view: ClusterView, intent: Intent) -> list[Finding]:
-    if intent.waves is None:
-        return []
+    if intent.waves is None or not (intent.installs and intent.promote):
+        return []  # only a change that removes the old revision must move every namespace it injects
     out = []
     waves = set(intent.waves)
     for ns in view.namespaces():
@@ -216,7 +220,7 @@ def namespaces_in_no_wave(view: ClusterView, intent: Intent) -> list[Finding]:
         out.append(Finding(
             "RH105", (f"Namespace {ns}",),
             f"namespace {ns} is injected by {rev} ({proxies} pod(s) with its proxy) but is in no wave: it stays on "
-            f"{rev}" + (f", which the change removes" if intent.promote else ""),
+            f"{rev}, which the change removes",
             f"add {ns} to a wave (waves: [{{name: ..., namespaces: [..., {ns}]}}]), or take its injection label off "
             f"if it should not be in the mesh"))
     return out
@@ -227,6 +231,7 @@ def capacity(view: ClusterView, intent: Intent) -> list[Finding]:
     nodes = [n for n in view.kind("Node") if not (n.get("spec") or {}).get("unschedulable")]
     if not nodes or not intent.rev:
         return []
+
     alloc_cpu = sum(quantity(((n.get("status") or {}).get("allocatable") or {}).get("cpu", 0)) for n in nodes)
     alloc_mem = sum(quantity(((n.get("status") or {}).get("allocatable") or {}).get("memory", 0)) for n in nodes)
     used = [pod_requests(p) for p in view.pods()]
@@ -258,6 +263,8 @@ def capacity(view: ClusterView, intent: Intent) -> list[Finding]:
 
 
 def _control_plane_need(view: ClusterView, intent: Intent) -> tuple[float, float, list[str]]:
+    if not intent.installs:
+        return 0.0, 0.0, []
     old = view.get("Deployment", f"istiod{'' if intent.old_rev == 'default' else '-' + intent.old_rev}",
                    intent.istio_namespace)
     replicas = intent.pilot_replicas or int(((old or {}).get("spec") or {}).get("replicas", 1))

@@ -67,3 +67,17 @@ def test_a_healthy_cluster_has_no_findings_and_the_change_goes(tmp_path):
     assert report.downtime == {"Deployment apps/web": 0, "Deployment istio-system/istiod": 0,
                                "Deployment istio-system/istiod-1-20-0": 0,
                                "Deployment istio-system/istio-ingressgateway-1-20-0": 0}
+
+
+def test_moving_some_namespaces_to_an_existing_revision_is_no_collision_and_needs_no_wave(tmp_path):
+    migrate = CANARY.with_name("migrate-namespaces.yaml")
+    report = rehearse(migrate, FIXTURES / "two-revisions.yaml", tmp_path / "out",
+                      RehearsalOptions(vars={"rev": "1-20-0", "namespaces_to_move": ["apps"]}, readiness_delay=0.05))
+    assert report.run["exit_code"] == 0 and report.findings == [] and report.verdict == "go"
+
+
+def test_installing_a_revision_that_exists_is_a_collision(tmp_path):
+    report = rehearse(CANARY, FIXTURES / "two-revisions.yaml", tmp_path / "out",
+                      RehearsalOptions(vars={**VARS, "waves": [{"name": "all", "namespaces": ["apps", "other"]}]},
+                                       readiness_delay=0.05))
+    assert ("RH103", ("Deployment istio-system/istiod-1-20-0",)) in [(f.code, f.objects) for f in report.findings]
