@@ -201,6 +201,10 @@ class StepPlugin(ABC):
         """Problems found before anything runs (e.g. a missing binary); arguments are unrendered."""
         return []
 
+    def check(self, args: dict) -> list[str]:
+        """Problems in the arguments themselves that the schema cannot see (unrendered; dry runs too)."""
+        return []
+
     def describe_undo(self, args: dict, done: Outcome | None, options: RunOptions) -> str | None:
         """What `undo` would do after a run that returned `done`; None when there is nothing to undo.
 

@@ -179,9 +179,30 @@ def _write_report(run_dir: Path, output: str) -> None:
         click.echo(f"report: {path}")
 
 
+# A dump of a real cluster runs to tens of megabytes; more than this is not a cluster file.
+CLUSTER_FILE_LIMIT = 256 * 1024 * 1024
+
+
+def _load_cluster(path: str):
+    """The cluster file given to --emulate-cluster, loaded before anything runs; any fault in it is exit 2."""
+    from .emulator import ClusterFileError, load_cluster
+    from .loader import read_text_bounded
+    if not Path(path).is_dir():
+        read_text_bounded(path, CLUSTER_FILE_LIMIT)  # missing, unreadable, endless (/dev/zero) or not text
+    try:
+        return load_cluster(path)
+    except ClusterFileError as err:
+        one_line = "; ".join(part.strip() for part in str(err).splitlines() if part.strip())
+        raise UsageError(f"--emulate-cluster: {one_line}", hint="see docs/emulator.md for the cluster file") from None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
+        # The loader trusts the shape of what it reads; a file of another shape is the user's, not a bug.
+        raise UsageError(f"--emulate-cluster: {path}: not a cluster file the emulator can load "
+                         f"({type(err).__name__}: {err})", hint="see docs/emulator.md for the cluster file") from None
+
+
 def _start_emulator(cluster: str | None, stack: ExitStack):
     from .emulator import Emulator
-    emulator = Emulator(cluster=cluster)
+    emulator = Emulator(cluster=_load_cluster(cluster) if cluster is not None else None)
     emulator.start()
     stack.callback(emulator.stop)
     click.echo(f"emulator: serving a {'demo' if cluster is None else cluster} cluster at {emulator.url} "

@@ -5,6 +5,8 @@ import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# A year: longer waits are mistakes, and beyond ~292 years the clocks and timers underneath overflow.
+MAX_SECONDS = 366 * 86400
 PATTERN = r"^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$|^\s*\d+(\.\d+)?\s*$"
 
 
@@ -13,8 +15,12 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
     if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not a duration: a finite number of seconds is needed")
         if value < 0:
             raise ValueError(f"{value!r} is negative")
+        if value > MAX_SECONDS:
+            raise ValueError(f"{value!r} seconds is longer than the {MAX_SECONDS // 86400} days allowed")
         return float(value)
     text = str(value).strip()
     try:
@@ -29,7 +35,7 @@ def parse_duration(value: object) -> float:
         pos = match.end()
     if pos != len(text) or not text:
         raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 5m, 1h30m or seconds)")
-    return total
+    return parse_duration(total)
 
 
 def format_duration(seconds: float) -> str:

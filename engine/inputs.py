@@ -6,13 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 
-from .errors import InputError, Problem, UsageError
-from .loader import load_yaml_file
+from .errors import InputError, LoadError, Problem, UsageError
+from .loader import LineMap, load_yaml_file, load_yaml_text
 from .masking import Masker, url_password
 from .model import Playbook
-from .schema import Checker
+from .schema import BOOLEAN_HINT, Checker
 
 
 def parse_var(text: str) -> tuple[str, Any]:
@@ -22,8 +21,12 @@ def parse_var(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise UsageError(f"--var {text!r} is not KEY=VALUE", hint="e.g. --var rev=1-20-0")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else raw
-    except yaml.YAMLError:
+        # The same bounds as files (size, nesting, aliases): a value on the command line is no more trusted.
+        value = load_yaml_text(raw, f"--var {key}") if raw.strip() else raw
+    except LoadError as err:
+        message = err.problems[0].message
+        if not message.startswith(("invalid YAML", "control character")):  # too big or deep: not mere text
+            raise UsageError(f"--var {key}: {message}", hint=err.problems[0].hint) from None
         value = raw
     # A YAML document that parses to something surprising (a mapping from "a: b", a tag) is still only
     # meant as text unless it is a flow collection the user clearly wrote.
@@ -72,6 +75,13 @@ def read_vars_files(paths: Iterable[str | Path]) -> dict[str, Any]:
             continue
         if not isinstance(data, dict):
             raise UsageError("a vars file must be a YAML mapping of names to values", file=str(path))
+        bad = [k for k in data if not isinstance(k, str)]
+        if bad:
+            key = bad[0]
+            line = data.line_of(key) if isinstance(data, LineMap) else None
+            hint = BOOLEAN_HINT if isinstance(key, bool) else "input names are text: quote it"
+            raise UsageError(f"key {key!r} is a {type(key).__name__}, not an input name", file=str(path),
+                             line=line, hint=hint)
         merged.update(data)
     return merged
 
@@ -102,6 +112,10 @@ def resolve_inputs(playbook: Playbook, cli_vars: dict[str, Any], file_vars: dict
                                     hint=f"pass --var {name}=VALUE"))
     for name, value in values.items():
         spec = playbook.inputs[name]
+        if _has_nul(value):
+            problems.append(Problem(f"input '{name}' holds a NUL character (\\0)", file=file, line=spec.line,
+                                    hint="no program argument or name can hold one"))
+            continue
         if value is None and not spec.required:
             continue
         for err in Checker(spec.schema, formats=False).iter_errors(value):
@@ -123,11 +137,23 @@ def resolve_inputs(playbook: Playbook, cli_vars: dict[str, Any], file_vars: dict
                           undeclared=undeclared)
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _show(value: Any, secret: bool) -> str:
     return "***" if secret else repr(value)
 
 
 def _reason(err: Any, secret: bool) -> str:
+    if err.validator == "type" and isinstance(err.instance, bool) and err.validator_value == "string":
+        return f"must be of type string ({BOOLEAN_HINT})"
     if err.validator == "type":
         return f"must be of type {err.validator_value}"
     if err.validator == "pattern":

@@ -15,6 +15,9 @@ from .errors import LoadError
 MAX_BYTES = 4 * 1024 * 1024
 # Nodes after aliases are expanded; a "billion laughs" file passes the size bound but not this one.
 MAX_EXPANDED_NODES = 500_000
+# Collections inside collections: real playbooks and manifests stay far below; deeper ones only exhaust the
+# recursion of whatever walks them later (schema checks, rendering, JSON).
+MAX_DEPTH = 100
 
 
 class LineMap(dict):
@@ -86,7 +89,6 @@ class _NotPlain(Exception):
 _MAP, _SEQ, _STR, _MERGE = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:str",
                             "tag:yaml.org,2002:merge")
 _SCALARS = {f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "binary", "timestamp")}
-_MAX_DEPTH = 400  # about where the usual way's recursive walk (two frames a level) runs out of stack
 
 
 def _construct_plain(loader: Any, root: yaml.Node) -> tuple[Any, int]:
@@ -100,8 +102,8 @@ def _construct_plain(loader: Any, root: yaml.Node) -> tuple[Any, int]:
     def build(node: yaml.Node, depth: int = 0) -> Any:
         nonlocal count
         count += 1
-        if depth > _MAX_DEPTH:
-            raise RecursionError  # as the usual way's walk of the nodes runs out of stack: "nesting too deep"
+        if depth > MAX_DEPTH:
+            raise _TooDeep(node.start_mark.line + 1)
         depth += 1
         tag = node.tag
         if isinstance(node, scalar):
@@ -151,21 +153,39 @@ def _construct_plain(loader: Any, root: yaml.Node) -> tuple[Any, int]:
     return build(root), count
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
+def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int], depth: int = 0) -> int:
     key = id(node)
     if key in memo:
         return memo[key]
     if key in active:
         raise LoadError("recursive alias: a node contains itself")
+    if depth > MAX_DEPTH:
+        raise _TooDeep(node.start_mark.line + 1)
     active.add(key)
     size = 1
     if isinstance(node, yaml.SequenceNode):
-        size += sum(_expanded_size(child, memo, active) for child in node.value)
+        size += sum(_expanded_size(child, memo, active, depth + 1) for child in node.value)
     elif isinstance(node, yaml.MappingNode):
-        size += sum(_expanded_size(k, memo, active) + _expanded_size(v, memo, active) for k, v in node.value)
+        size += sum(_expanded_size(k, memo, active, depth + 1) + _expanded_size(v, memo, active, depth + 1)
+                    for k, v in node.value)
     active.discard(key)
     memo[key] = size
     return size
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def _control_character(text: str) -> tuple[int, int, str] | None:
+    """(line, column, character) of the first character YAML refuses in a file (NUL, ESC and the like)."""
+    for line_no, line in enumerate(text.split("\n"), 1):
+        for col, ch in enumerate(line, 1):
+            code = ord(ch)
+            if (code < 0x20 and ch not in "\t\r") or 0x7F <= code <= 0x9F and code != 0x85 or code in (0xFFFE, 0xFFFF):
+                return line_no, col, ch
+    return None
 
 
 def load_yaml_text(text: str, source: str) -> Any:
@@ -189,8 +209,9 @@ def _check_size(size: int, node: yaml.Node, source: str) -> None:
 
 
 def _load(loader_class: type, text: str, source: str) -> Any:
-    loader = loader_class(text)
+    loader = None
     try:
+        loader = loader_class(text)  # the pure-Python reader refuses control characters here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -204,10 +225,22 @@ def _load(loader_class: type, text: str, source: str) -> Any:
                 return data
         _check_size(_expanded_size(node, {}, set()), node, source)
         return loader.construct_document(node)
+    except _TooDeep as err:
+        raise LoadError(f"collections nest more than {MAX_DEPTH} deep", file=source, line=err.line,
+                        hint="flatten the structure") from None
     except LoadError as err:
         if err.problems and err.problems[0].file is None:
             raise LoadError(err.problems[0].message, file=source) from None
         raise
+    except yaml.reader.ReaderError:
+        found = _control_character(text)
+        if found is None:
+            raise LoadError("invalid YAML: a character YAML does not allow", file=source) from None
+        line, col, ch = found
+        raise LoadError(f"control character U+{ord(ch):04X} at column {col}: YAML files cannot hold it",
+                        file=source, line=line,
+                        hint="remove it" if ch == "\0" or ord(ch) > 0xFF else
+                        f"if it is meant, write it as an escape (\\x{ord(ch):02x}) in a double-quoted string") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
@@ -218,23 +251,41 @@ def _load(loader_class: type, text: str, source: str) -> Any:
     except RecursionError:
         raise LoadError("YAML nesting is too deep", file=source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
-def load_yaml_file(path: str | Path) -> Any:
-    """Read and parse a YAML file, refusing oversized ones before reading them whole."""
+def read_text_bounded(path: str | Path, limit: int = MAX_BYTES) -> str:
+    """The UTF-8 text of `path`, reading at most `limit` bytes from any kind of file (/dev/zero, a pipe...).
+
+    Raises LoadError when there is more, or it cannot be read; never reads without bound.
+    """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise LoadError(f"file is {size} bytes, more than the {MAX_BYTES} allowed", file=str(path))
-        text = path.read_text(encoding="utf-8")
+        if path.is_dir():
+            raise IsADirectoryError
+        chunks: list[bytes] = []
+        total = 0
+        with open(path, "rb") as fh:
+            while total <= limit:
+                chunk = fh.read(min(1 << 20, limit + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+        if total > limit:
+            raise LoadError(f"more than the {limit} bytes allowed", file=str(path), hint="is it the file you meant?")
+        return b"".join(chunks).decode("utf-8")
     except FileNotFoundError:
         raise LoadError("no such file", file=str(path)) from None
     except IsADirectoryError:
-        raise LoadError("is a directory, not a playbook file", file=str(path)) from None
+        raise LoadError("is a directory, not a file", file=str(path)) from None
     except UnicodeDecodeError as err:
         raise LoadError(f"not UTF-8 text ({err.reason})", file=str(path)) from None
     except OSError as err:
         raise LoadError(f"cannot read: {err.strerror}", file=str(path)) from None
-    return load_yaml_text(text, str(path))
+
+
+def load_yaml_file(path: str | Path) -> Any:
+    """Read (at most MAX_BYTES of) a YAML file and parse it."""
+    return load_yaml_text(read_text_bounded(path), str(path))

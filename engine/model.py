@@ -1,14 +1,15 @@
 """The validated playbook as dataclasses: what the loader and schema hand to the graph and runner."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .durations import parse_duration
+from .durations import MAX_SECONDS, parse_duration
 from .errors import LoadError, Problem, ValidationError
 from .loader import LineMap, load_yaml_file
-from .schema import validate_playbook_document
+from .schema import BOOLEAN_HINT, dotted, line_at, step_id_at, validate_playbook_document
 
 
 @dataclass(frozen=True)
@@ -102,29 +103,100 @@ def _input(name: str, raw: LineMap) -> InputSpec:
                      line=getattr(raw, "line", None))
 
 
-def _action(raw: LineMap) -> Action:
-    timeout = parse_duration(raw["timeout"]) if "timeout" in raw else None
-    return Action(uses=raw["uses"], args=raw.get("with") or {}, line=getattr(raw, "line", None), timeout=timeout)
+class _Durations:
+    """Reads durations out of the document, collecting a located problem for each bad one."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def read(self, raw: Any, key: str, default: Any = None, step: str | None = None) -> float | None:
+        value = raw.get(key, default) if isinstance(raw, dict) else default
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as err:
+            line = raw.line_of(key) if isinstance(raw, LineMap) and key in raw else getattr(raw, "line", None)
+            self.problems.append(Problem(f"{key}: {err}", file=self.file, line=line, step=step,
+                                         hint="write e.g. 30s, 5m, 1h30m or a number of seconds"))
+            return 0.0
+
+    def check_retries(self, spec: "StepSpec", raw: LineMap) -> None:
+        """The longest wait between retries (delay * backoff ** (retries - 1)) must stay a usable duration."""
+        if spec.retries < 1 or spec.delay <= 0:
+            return
+        if not math.isfinite(spec.backoff):
+            longest = math.inf
+        else:
+            longest = math.exp(min(700.0, math.log(spec.delay) + (spec.retries - 1) * math.log(spec.backoff)))
+        if longest > MAX_SECONDS:
+            key = "backoff" if "backoff" in raw else "delay" if "delay" in raw else "retries"
+            self.problems.append(Problem(
+                f"{key}: the wait before retry {spec.retries} grows to delay * backoff ** {spec.retries - 1}, "
+                f"longer than the {MAX_SECONDS // 86400} days allowed", file=self.file,
+                line=raw.line_of(key), step=spec.id, hint="lower backoff, delay or retries"))
 
 
-def _step(raw: LineMap, defaults: dict, inherited_timeout: float | None) -> StepSpec:
+def _action(raw: LineMap, durations: _Durations, step: str | None) -> Action:
+    return Action(uses=raw["uses"], args=raw.get("with") or {}, line=getattr(raw, "line", None),
+                  timeout=durations.read(raw, "timeout", step=step))
+
+
+def _step(raw: LineMap, defaults: dict, inherited_timeout: float | None, durations: _Durations) -> StepSpec:
+    """`defaults` holds the parsed `timeout` and `delay` of the playbook's defaults, and its retries and backoff."""
     needs = raw.get("needs", ())
-    timeout = parse_duration(raw["timeout"]) if "timeout" in raw else inherited_timeout
+    timeout = durations.read(raw, "timeout", step=raw["id"]) if "timeout" in raw else inherited_timeout
     spec = StepSpec(
         id=raw["id"], line=getattr(raw, "line", None), uses=raw.get("uses"), args=raw.get("with") or {},
         name=raw.get("name"), needs=(needs,) if isinstance(needs, str) else tuple(needs),
         when=raw.get("when"), for_each=raw.get("for_each"), serial=bool(raw.get("serial", False)),
         timeout=timeout,
         retries=int(raw.get("retries", defaults.get("retries", 0))),
-        delay=parse_duration(raw.get("delay", defaults.get("delay", 1))),
+        delay=durations.read(raw, "delay", step=raw["id"]) if "delay" in raw else defaults["delay"],
         backoff=float(raw.get("backoff", defaults.get("backoff", 1))),
-        until=raw.get("until"), rollback=_action(raw["rollback"]) if "rollback" in raw else None,
+        until=raw.get("until"),
+        rollback=_action(raw["rollback"], durations, raw["id"]) if "rollback" in raw else None,
         continue_on_error=bool(raw.get("continue_on_error", False)), confirm=raw.get("confirm"),
         tags=tuple(raw.get("tags", ())), raw=raw)
+    if spec.uses:
+        durations.check_retries(spec, raw)
     if "steps" in raw:
         # A group's timeout is the default of its inner steps.
-        spec.steps = [_step(s, defaults, timeout) for s in raw["steps"]]
+        spec.steps = [_step(s, defaults, timeout, durations) for s in raw["steps"]]
     return spec
+
+
+def _boolean_names(inputs: dict[str, InputSpec], file: str) -> list[Problem]:
+    """A string input whose `enum` or `default` YAML read as a boolean (`enum: [on, off]`)."""
+    out = []
+    for spec in inputs.values():
+        if spec.schema.get("type") != "string":
+            continue
+        values = list(spec.schema.get("enum") or []) + ([spec.default] if spec.has_default else [])
+        booleans = [v for v in values if isinstance(v, bool)]
+        if booleans:
+            out.append(Problem(f"input '{spec.name}' is a string, but YAML read {str(booleans[0]).lower()} "
+                               f"(written on/off/yes/no?) in its enum or default as a boolean", file=file,
+                               line=spec.line, hint=BOOLEAN_HINT))
+    return out
+
+
+def _nul_problems(doc: Any, file: str) -> list[Problem]:
+    """A NUL in any string: no program argument, file name or Kubernetes name can hold one."""
+    out: list[Problem] = []
+    todo: list[tuple[Any, tuple]] = [(doc, ())]
+    while todo:
+        node, path = todo.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if isinstance(value, str) and "\0" in value:
+                out.append(Problem(f"{dotted(path + (key,))}: a NUL character (\\0) in a value", file=file,
+                                   line=line_at(doc, path + (key,)), step=step_id_at(doc, list(path + (key,))),
+                                   hint="no program argument or name can hold one: remove it"))
+            elif isinstance(value, (dict, list)):
+                todo.append((value, path + (key,)))
+    return sorted(out, key=lambda p: p.line or 0)
 
 
 def build_playbook(doc: Any, path: Path) -> Playbook:
@@ -133,20 +205,25 @@ def build_playbook(doc: Any, path: Path) -> Playbook:
     if not isinstance(doc, dict):
         raise ValidationError("a playbook is a YAML mapping with `version` and `steps`", file=file, line=1,
                               hint="start from docs/authoring.md")
-    problems = validate_playbook_document(doc, file)
+    problems = validate_playbook_document(doc, file) + _nul_problems(doc, file)
     if problems:
         raise ValidationError(problems=problems)
-    defaults = doc.get("defaults") or {}
-    default_timeout = parse_duration(defaults["timeout"]) if "timeout" in defaults else None
+    durations = _Durations(file)
+    written = doc.get("defaults") or {}
+    default_timeout = durations.read(written, "timeout")
+    defaults = {**written, "delay": durations.read(written, "delay", 1)}
     inputs = {name: _input(name, raw) for name, raw in (doc.get("inputs") or {}).items()}
     clashes = [Problem(f"var '{n}' has the name of an input", file=file, line=doc["vars"].line_of(n),
                        hint="rename one of them")
                for n in (doc.get("vars") or {}) if n in inputs]
+    clashes += _boolean_names(inputs, file)
     if clashes:
         raise ValidationError(problems=clashes)
+    steps = [_step(s, defaults, default_timeout, durations) for s in doc["steps"]]
+    if durations.problems:
+        raise ValidationError(problems=sorted(durations.problems, key=lambda p: p.line or 0))
     return Playbook(path=path, name=doc.get("name") or path.stem, description=doc.get("description", ""),
-                    inputs=inputs, vars=dict(doc.get("vars") or {}),
-                    steps=[_step(s, defaults, default_timeout) for s in doc["steps"]], doc=doc)
+                    inputs=inputs, vars=dict(doc.get("vars") or {}), steps=steps, doc=doc)
 
 
 def load_playbook(path: str | Path) -> Playbook:

@@ -62,6 +62,9 @@ def _plugin_problems(spec: StepSpec, uses: str, args: dict, file: str, registry:
     for prob in problems_for(args, validator, file=file, prefix=prefix, base_doc=spec.raw, templates=True):
         out.append(Problem(f"{uses}: {prob.message}", file=file, line=prob.line or spec.line, step=spec.id,
                            hint=prob.hint))
+    for message in plugin.check(args):
+        out.append(Problem(f"{uses}: {message}", file=file, line=line_at(spec.raw, prefix) or spec.line,
+                           step=spec.id))
     return out
 
 

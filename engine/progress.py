@@ -14,6 +14,7 @@ from typing import IO, Callable
 from .durations import format_duration
 from .events import RunEvent
 from .reporter import Reporter, Running, event_line
+from .terminal import neutralise
 
 _MARK = {"pending": "·", "running": "▶", "succeeded": "✔", "failed": "✘", "skipped": "↷", "kept": "=",
          "rolling_back": "⟲", "rolled_back": "⟲", "rollback_failed": "✘"}
@@ -53,10 +54,10 @@ class LiveReporter(Reporter):
         with self._lock:
             if e.kind == "step_output":
                 if e.data.get("line", "").strip():
-                    self.last_line[e.key] = e.data["line"]
+                    self.last_line[e.key] = neutralise(e.data["line"])
                 if self.show_output or e.key in self.shown:
                     self._clear()
-                    self.stream.write(event_line(e) + "\n")
+                    self.stream.write(neutralise(event_line(e)) + "\n")
                 self._redraw()
                 return
             if e.key in self.state and e.kind in _STATE_OF:
@@ -67,7 +68,7 @@ class LiveReporter(Reporter):
             line = event_line(e, stderr_tail=not self.show_output, verbose=self.show_output)
             self._clear()
             if line is not None:
-                self.stream.write(line + "\n")
+                self.stream.write(neutralise(line) + "\n")
             if e.kind == "run_finished":
                 self._drawn = 0
                 self.stream.flush()

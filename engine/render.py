@@ -18,10 +18,11 @@ from typing import Any, Callable, Iterator
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, meta, nodes, pass_context
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import consume
 
-from .errors import TemplateError
+from .errors import LoadError, TemplateError
+from .loader import read_text_bounded
+from .render_budget import MAX_CHARS, BudgetedSandbox, RenderBudgetError
 
 _WHOLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
 RUNTIME_NAMES = frozenset({"steps", "item", "loop_index"})
@@ -154,7 +155,7 @@ def _guarded_names(ast: nodes.Node) -> set[str]:
     return out
 
 
-class _Environment(SandboxedEnvironment):
+class _Environment(BudgetedSandbox):
     """The sandbox, where a mapping's key wins over a method of the same name.
 
     `steps.get` is the step `get`, not `dict.get`, and `(kubectl JSON).items` the list of items, not
@@ -265,9 +266,19 @@ class Renderer:
 
     # -- rendering ---------------------------------------------------------------------------------
 
+    def budget(self, deadline: float | None = None):
+        """Context manager: renders in this thread inside it stop at `deadline` (time.time(), e.g. a step's)."""
+        return self.env.budget(deadline)
+
     def _run(self, tmpl, scope: Scope) -> str:
         ctx = tmpl.new_context(scope, shared=True)
-        return "".join(tmpl.root_render_func(ctx))
+        parts, size = [], 0
+        for part in tmpl.root_render_func(ctx):
+            size += len(part)
+            self.env.check_size(size, "a rendered text")
+            self.env.check_time()
+            parts.append(part)
+        return "".join(parts)
 
     def _eval(self, compiled, scope: Scope) -> Any:
         tmpl = compiled._template  # compile_expression's wrapper forces a dict copy; we keep vars lazy
@@ -280,7 +291,11 @@ class Renderer:
 
     def _guarded(self, fn: Callable[[], Any], text: str) -> Any:
         try:
-            return fn()
+            with self.env.budget():
+                return fn()
+        except RenderBudgetError as err:  # never a placeholder: the plan must say the template cannot render
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            raise RenderBudgetError(f"{err.problems[0].message} in {shown!r}") from None
         except TemplateError:
             if self.placeholders:
                 return Placeholder(f"template: {text.strip()}")
@@ -323,9 +338,9 @@ class Renderer:
     def _read(self, relpath: str) -> tuple[Path, str]:
         path = (self.base_dir / relpath).resolve()
         try:
-            return path, path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise TemplateError(f"cannot read template file {relpath!r}: {err.strerror}",
+            return path, read_text_bounded(path, MAX_CHARS)
+        except LoadError as err:
+            raise TemplateError(f"cannot read template file {relpath!r}: {err.problems[0].message}",
                                 hint=f"paths are relative to {self.base_dir}") from None
 
     def render_file(self, relpath: str, scope: Scope) -> str:
@@ -335,7 +350,8 @@ class Renderer:
         except TemplateSyntaxError as err:
             raise TemplateError(f"{relpath}:{err.lineno}: template syntax error: {err.message}") from None
         try:
-            return self._run(tmpl, scope)
+            with self.env.budget():
+                return self._run(tmpl, scope)
         except UndefinedError as err:
             raise TemplateError(f"{relpath}: {err.message}") from None
 

@@ -15,6 +15,7 @@ from typing import IO, Any, Callable
 from .durations import format_duration
 from .events import RunEvent, record
 from .results import RunSummary
+from .terminal import neutralise
 
 _MARK = {"succeeded": "✔", "failed": "✘", "skipped": "↷", "rolled_back": "⟲", "not_run": "·", "running": "…",
          "pending": "·"}
@@ -97,7 +98,7 @@ class TextReporter(Reporter):
             return
         line = event_line(e, stderr_tail=not self.show_output, verbose=self.show_output)
         if line is not None:
-            self._print(line)
+            self._print(neutralise(line))
         if e.kind in ("run_started", "attempt_started") and self.heartbeat and self._ticker is None:
             self._ticker = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
             self._ticker.start()

@@ -214,7 +214,7 @@ def line_at(doc: Any, path: Iterable[Any]) -> int | None:
     return line
 
 
-def _step_id_at(doc: Any, path: list[Any]) -> str | None:
+def step_id_at(doc: Any, path: list[Any]) -> str | None:
     """Id of the innermost step on the path (steps may nest in groups and rollback blocks)."""
     node, found = doc, None
     for part in path:
@@ -235,8 +235,15 @@ def dotted(path: Iterable[Any]) -> str:
     return out or "(top level)"
 
 
+BOOLEAN_HINT = ("YAML reads unquoted yes/no/on/off/true/false as a boolean: if a name was meant, quote it "
+                "(\"no\")")
+
+
 def _hint(error: "jsonschema.ValidationError") -> str | None:
     v, val = error.validator, error.validator_value
+    if isinstance(error.instance, dict) and any(isinstance(k, bool) for k in error.instance) and v in (
+            "additionalProperties", "propertyNames"):
+        return BOOLEAN_HINT
     if v == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))
         extras = [k for k in error.instance if k not in allowed]
@@ -255,6 +262,8 @@ def _hint(error: "jsonschema.ValidationError") -> str | None:
         return f"set it to {json.dumps(val)}"
     if v == "pattern":
         return f"it must match {val}"
+    if v == "type" and isinstance(error.instance, bool) and "string" in (val if isinstance(val, list) else [val]):
+        return BOOLEAN_HINT
     if v == "type":
         return f"write a{'n' if str(val)[0] in 'aeio' else ''} {val}"
     if v == "minItems" and val == 1:
@@ -293,8 +302,13 @@ def _message(error: "jsonschema.ValidationError") -> str:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = error.schema.get("properties", {})
         extras = [k for k in error.instance if k not in allowed]
-        return f"unknown key{'s' if len(extras) > 1 else ''} {', '.join(repr(e) for e in extras)}"
+        return f"unknown key{'s' if len(extras) > 1 else ''} {', '.join(_key_text(e) for e in extras)}"
     return error.message
+
+
+def _key_text(key: Any) -> str:
+    """A mapping key as written: a YAML boolean key (`on:`, `no:`) is named as the boolean it was read as."""
+    return f"{key!r} (the boolean {str(key).lower()})" if isinstance(key, bool) else repr(key)
 
 
 def problems_for(doc: Any, validator: Checker, *, file: str, prefix: tuple = (),
@@ -317,7 +331,7 @@ def problems_for(doc: Any, validator: Checker, *, file: str, prefix: tuple = (),
             extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
             located = path + extras[:1]  # point at the offending key's line
         out.append(Problem(f"{dotted(path)}: {_message(error)}", file=file, line=line_at(base, located),
-                           step=_step_id_at(base, path), hint=_hint(error)))
+                           step=step_id_at(base, path), hint=_hint(error)))
     return out
 
 

@@ -86,8 +86,21 @@ class ClusterTool(StepPlugin):
     def invocation(self, args: dict, options: RunOptions) -> Invocation:
         """The tool arguments for a structured form; `args` passthrough is handled here."""
         raw = args["args"]
-        items = raw if isinstance(raw, list) else shlex.split(str(raw))
-        return Invocation([to_arg(a) for a in items])
+        if isinstance(raw, list):
+            return Invocation([to_arg(a) for a in raw])
+        try:
+            return Invocation(shlex.split(str(raw)))
+        except ValueError as err:  # "No closing quotation": the user's string, not a plugin bug
+            raise ValidationError(f"{self.name}: with.args: {err} in {str(raw)!r}") from None
+
+    def check(self, args: dict) -> list[str]:
+        raw = args.get("args")
+        if isinstance(raw, str) and "{" not in raw:
+            try:
+                shlex.split(raw)
+            except ValueError as err:
+                return [f"with.args: {err} in {raw!r} (it is split like a shell would)"]
+        return []
 
     def before(self, args: dict, ctx: StepContext) -> dict[str, Any]:
         """Record what is needed to undo the step, before it changes anything; returns outputs (an `undo`

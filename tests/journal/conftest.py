@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import pty
+import random
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -84,3 +87,41 @@ def runs_env(monkeypatch):
     """Point the CLI's default journal directory at ./runs for subprocess runs too."""
     monkeypatch.setenv("PLAYBOOK_RUNS_DIR", RUNS)
     return RUNS
+
+
+def kill_after_events(proc: multiprocessing.Process, journal: Path, rng: random.Random, most: int,
+                      jitter: float = 0.02) -> bool:
+    """Let `proc` write 1..most more events (plus up to `jitter` s), then SIGKILL it; False if it ended first."""
+    target = line_count(journal) + rng.randint(1, most)
+    deadline = time.monotonic() + 60
+    while proc.is_alive() and line_count(journal) < target:
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.001)
+    time.sleep(rng.uniform(0, jitter))
+    if not proc.is_alive():
+        proc.join()
+        return False
+    proc.kill()
+    proc.join()
+    return True
+
+
+def pty_output(argv: list[str], cwd: Path, *, stderr_too: bool = False, env: dict | None = None) -> tuple[int, str]:
+    """Run `argv` with its stdout (and stderr, if asked) on a pseudo-terminal; (exit code, what it wrote there)."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=follower,
+                            stderr=follower if stderr_too else subprocess.PIPE,
+                            env={**os.environ, "COLUMNS": "100", "LINES": "40", **(env or {})})
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(60)
+    os.close(leader)
+    return proc.returncode, b"".join(chunks).decode("utf-8", "replace")

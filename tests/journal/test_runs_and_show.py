@@ -1,14 +1,13 @@
 """`playbook runs` lists runs with status, age, playbook and failed step; `playbook show` gives a timeline."""
 from __future__ import annotations
 
-import os
-import pty
 import re
-import subprocess
 import sys
 
 from engine.journal import RunState
 from engine.runs import RunRow, format_runs
+
+from .conftest import pty_output
 
 PLAYBOOK = """
 version: 1
@@ -84,24 +83,8 @@ def test_a_terminal_gets_live_progress_and_a_pipe_gets_plain_lines(project, runs
     project.write("ok", "")
     plain = project.run("run", "p.yaml")
     assert "\x1b[" not in plain.out and "✔ a (" in plain.out
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "p.yaml"], cwd=project.root,
-                            stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.PIPE,
-                            env={**os.environ, "COLUMNS": "100", "LINES": "40"})
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait(30)
-    os.close(leader)
-    live = b"".join(chunks).decode()
-    assert proc.returncode == 0
+    rc, live = pty_output([sys.executable, "-m", "engine.cli", "run", "p.yaml"], project.root)
+    assert rc == 0
     assert "\x1b[J" in live and "── 0/2 done" in live and "run succeeded (exit 0)" in live
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shlex
 import socket
 import stat
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import pytest
 
