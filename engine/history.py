@@ -12,6 +12,7 @@ from .errors import JournalError, UsageError
 from .journal import lock_holder, read_journal
 from .events import from_record
 from .replay import summary_of
+from .terminal import neutralise
 
 
 def runs_dir_of(option: str | None) -> Path:
@@ -22,6 +23,8 @@ def runs_dir_of(option: str | None) -> Path:
 def find_run(runs_dir: Path, ref: str) -> Path:
     """A run directory by id, unique id prefix, or `last`."""
     runs_dir = Path(runs_dir)
+    if not ref.strip():
+        raise UsageError("an empty run reference names no run", hint="give a run id, a prefix of one, or `last`")
     ids = run_ids(runs_dir)
     if ref in ("last", "latest") and ids:
         return runs_dir / ids[-1]
@@ -46,8 +49,9 @@ def run_ids(runs_dir: Path) -> list[str]:
 
 def _created(run_dir: Path) -> float:
     try:
-        return float(json.loads((run_dir / "meta.json").read_text(encoding="utf-8")).get("created") or 0.0)
-    except (OSError, ValueError, TypeError):
+        meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
+        return float(meta.get("created") or 0.0) if isinstance(meta, dict) else 0.0
+    except (OSError, ValueError, TypeError, RecursionError):
         return 0.0
 
 
@@ -68,7 +72,7 @@ def list_runs(runs_dir: Path) -> list[RunRow]:
     for run_id in run_ids(runs_dir):
         try:
             view = read_journal(Path(runs_dir) / run_id)
-        except JournalError:
+        except (JournalError, OSError):  # one bad run directory never hides the others
             rows.append(RunRow(run_id, "damaged", None, "?", None))
             continue
         st = view.state
@@ -103,7 +107,8 @@ def show_run(run_dir: Path) -> str:
     meta = view.meta
     lines = [f"run {view.run_id}: {st.status(live=holder.get('run_id') == view.run_id)}",
              f"playbook: {meta.get('playbook', {}).get('name')} ({meta.get('playbook', {}).get('path')})",
-             "inputs: " + (format_inputs(view.inputs, set(meta.get("secrets") or [])) or "-"),
+             "inputs: " + ("(inputs.json is missing)" if view.inputs is None
+                           else format_inputs(view.inputs, set(meta.get("secrets") or [])) or "-"),
              f"started: {_clock(st.created)}   attempts: "
              + ", ".join(a.get("command") or "?" for a in st.attempts), "", "timeline:"]
     t0 = st.created or 0.0
@@ -117,7 +122,7 @@ def show_run(run_dir: Path) -> str:
         lines.append(f"  {stamp:>9}  {first}")
         lines.extend(f"  {'':>9}  {r}" for r in rest)
     lines += ["", summary_table(summary_of(st)), "", f"step output: {run_dir.resolve() / 'output'}/"]
-    return "\n".join(lines)
+    return neutralise("\n".join(lines))  # the journal keeps a step's bytes; a terminal must not obey them
 
 
 def _clock(t: float | None) -> str:

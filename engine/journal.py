@@ -34,6 +34,7 @@ MASK = "***"
 # A journal holds what steps printed and the before-state of what they changed (a Secret's old value, say):
 # only its owner may read it.
 DIR_MODE, FILE_MODE = 0o700, 0o600
+_MAX_NAME = 200
 # Events after which the state summary is rewritten (output lines and retries are too frequent to matter).
 _STATE_KINDS = {"run_started", "step_succeeded", "step_failed", "step_skipped", "step_kept", "run_stopped",
                 "rollback_begun", "rollback_succeeded", "rollback_failed", "rollback_abandoned", "run_finished"}
@@ -97,8 +98,12 @@ def _fsync_dir(path: Path) -> None:
 
 
 def output_name(key: str) -> str:
-    """A file name for a step key (keys may hold `/` or `:` from for_each items)."""
-    return re.sub(r"[^A-Za-z0-9._\[\]=@+-]", lambda m: "%%%02X" % ord(m.group()), key)
+    """A file name for a step key (keys may hold `/` or `:` from for_each items), short enough for any file system
+    (255 bytes, less `.NN.out`): a long key keeps its start and a hash of the whole."""
+    name = re.sub(r"[^A-Za-z0-9._\[\]=@+-]", lambda m: "%%%02X" % ord(m.group()), key)
+    if len(name) > _MAX_NAME:
+        name = name[:_MAX_NAME - 17] + "~" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return name
 
 
 def mask_inputs(values: dict[str, Any], secrets: set[str]) -> dict[str, Any]:
@@ -624,7 +629,7 @@ class JournalView:
 
     run_dir: Path
     meta: dict[str, Any]
-    inputs: dict[str, Any]
+    inputs: dict[str, Any] | None
     records: list[dict[str, Any]]
     state: RunState
 
@@ -643,33 +648,149 @@ class JournalView:
             return ""
 
 
+_NONE = type(None)
+_NUMBER = (int, float)
+# The type of each field a reader relies on, in events (by name, whatever the event) and in meta.json.
+# A record of another shape is damage (or a hand edit): a located error, never a traceback further on.
+_EVENT_FIELDS: dict[str, tuple[type, ...]] = {
+    "event": (str,), "step": (str, _NONE), "time": _NUMBER, "rc": (int, _NONE), "message": (str, _NONE),
+    "argv": (list, _NONE), "outputs": (dict, _NONE), "exit_code": (int, _NONE), "reason": (str, _NONE),
+    "failed": (list, _NONE), "rolled_back": (list, _NONE), "rollback_failed": (list, _NONE),
+    "attempt": (int, _NONE), "command": (str, _NONE), "playbook": (str, _NONE), "uses": (str, _NONE),
+    "action": (str, _NONE), "name": (str, _NONE), "stream": (str, _NONE), "line": (str, _NONE),
+    "kept": (list, _NONE), "changes": (list, _NONE), "steps": (int, list, _NONE), "duration": (*_NUMBER, _NONE),
+    "delay": (*_NUMBER, _NONE), "attempts": (int, _NONE), "no_rollback": (bool, _NONE)}
+_LIST_OF_STR = ("argv", "failed", "rolled_back", "rollback_failed", "kept")
+_META_FIELDS: dict[str, tuple[type, ...]] = {
+    "run_id": (str,), "created": (*_NUMBER, _NONE), "playbook": (dict,), "options": (dict,), "secrets": (list,),
+    "plan": (dict,)}
+# Deeper than any record the engine writes (args hold a rendered manifest); json's parser recurses.
+_MAX_JSON_DEPTH = 200
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join("null" if t is _NONE else {"str": "a string", "int": "an integer", "float": "a number",
+                                                  "list": "a list", "dict": "an object", "bool": "true/false"
+                                                  }.get(t.__name__, t.__name__) for t in types)
+
+
+def _shape_problem(rec: Any, fields: dict[str, tuple[type, ...]], what: str) -> str | None:
+    """What is wrong with the shape of one record, or None."""
+    if not isinstance(rec, dict):
+        return f"{what} is {_json_kind(rec)}, not an object"
+    for key, types in fields.items():
+        if key not in rec:
+            continue
+        value = rec[key]
+        if isinstance(value, bool) and bool not in types:  # True is an int to Python, never to the journal
+            return f"field '{key}' is {_json_kind(value)}, not {_type_names(types)}"
+        if not isinstance(value, types):
+            return f"field '{key}' is {_json_kind(value)}, not {_type_names(types)}"
+        if key in _LIST_OF_STR and isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            return f"field '{key}' holds something other than strings"
+    return None
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    return {str: "a string", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__)
+
+
+def _json_depth_ok(data: bytes) -> bool:
+    """Whether brackets nest no deeper than _MAX_JSON_DEPTH (strings are skipped; a rough, safe bound)."""
+    if data.count(b"[") + data.count(b"{") <= _MAX_JSON_DEPTH:
+        return True
+    depth, in_string, escaped = 0, False, False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > _MAX_JSON_DEPTH:
+                return False
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return True
+
+
+def _load_json(path: Path) -> Any:
+    """A JSON file of the journal; JournalError (located) when it cannot be read or parsed."""
+    try:
+        data = path.read_bytes()
+        if not _json_depth_ok(data):
+            raise JournalError(f"{path}: nests deeper than {_MAX_JSON_DEPTH} levels; the journal is damaged")
+        return json.loads(data)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, RecursionError) as err:
+        raise JournalError(f"{path}: cannot be read as JSON ({err}); the journal is damaged",
+                           hint="inspect the file; restore it from a backup or remove the run directory") from None
+
+
 def read_journal(run_dir: Path) -> JournalView:
-    """Replay a run directory; a last line torn by a crash is ignored, any other damage is an error."""
+    """Replay a run directory; a last line torn by a crash is ignored, any other damage is a located error.
+
+    `inputs` is None when inputs.json is missing (resume and rollback refuse such a run).
+    """
     run_dir = Path(run_dir)
     try:
-        meta = json.loads((run_dir / META).read_text(encoding="utf-8"))
+        meta = _load_json(run_dir / META)
         raw = (run_dir / EVENTS).read_bytes()
     except FileNotFoundError:
         raise JournalError(f"{run_dir} is not a run journal (no {META} or {EVENTS})") from None
-    except (OSError, ValueError) as err:
-        raise JournalError(f"cannot read the run journal {run_dir}: {err}") from None
+    except OSError as err:
+        raise JournalError(f"cannot read the run journal {run_dir}: {_oserror_text(err)}") from None
+    problem = _shape_problem(meta, _META_FIELDS, META)
+    if problem is None:
+        problem = _shape_problem(meta.get("playbook", {}), {"name": (str,), "path": (str,), "sha256": (str,)},
+                                 "playbook")
+    if problem is None and not all(isinstance(v, dict) for v in meta.get("plan", {}).values()):
+        problem = "field 'plan' holds something other than objects"
+    if problem is None and not all(isinstance(v, str) for v in meta.get("secrets", [])):
+        problem = "field 'secrets' holds something other than strings"
+    if problem is not None:
+        raise JournalError(f"{run_dir / META}: {problem}; the journal is damaged")
     try:
-        inputs = json.loads((run_dir / INPUTS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        inputs = {}
+        inputs = _load_json(run_dir / INPUTS)
+    except FileNotFoundError:
+        inputs = None
+    if inputs is not None and not isinstance(inputs, dict):
+        raise JournalError(f"{run_dir / INPUTS}: {_json_kind(inputs)}, not an object of input values; "
+                           "the journal is damaged")
     lines = raw.split(b"\n")
     records: list[dict[str, Any]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        where = f"{run_dir / EVENTS}:{number}"
         try:
-            records.append(json.loads(line))
-        except ValueError:
+            if not _json_depth_ok(line):
+                raise JournalError(f"{where}: nests deeper than {_MAX_JSON_DEPTH} levels; the journal is damaged")
+            rec = json.loads(line)
+        except (ValueError, RecursionError):
             if number == len(lines):  # torn by a crash mid-write: that event never happened
                 break
-            raise JournalError(f"{run_dir / EVENTS}:{number}: not a JSON event; the journal is damaged",
+            raise JournalError(f"{where}: not a JSON event; the journal is damaged",
                                hint="inspect the file; lines after the damage cannot be trusted") from None
-    state = RunState(run_id=run_dir.name, playbook=meta.get("playbook", {}).get("name", ""),
+        problem = _shape_problem(rec, _EVENT_FIELDS, "the event")
+        if problem is None and "event" not in rec:
+            problem = "the event has no 'event' field"
+        if problem is not None:
+            raise JournalError(f"{where}: {problem}; the journal is damaged",
+                               hint="inspect the file; lines after the damage cannot be trusted")
+        records.append(rec)
+    state = RunState(run_id=run_dir.name, playbook=str(meta.get("playbook", {}).get("name", "")),
                      created=meta.get("created"))
     for rec in records:
         state.apply(rec)

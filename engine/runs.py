@@ -16,7 +16,7 @@ from .errors import EXIT_OK, JournalError, PlaybookError, UsageError
 from .events import AttemptStarted
 from .history import RunRow, find_run, format_runs, list_runs, run_ids, show_run
 from .interrupts import Interrupts, terminal_ask
-from .journal import MASK, PLAYBOOK, JournalSink, JournalView, RunsLock, plan_fingerprints, read_journal
+from .journal import INPUTS, MASK, PLAYBOOK, JournalSink, JournalView, RunsLock, plan_fingerprints, read_journal
 from .plandiff import plan_changes
 from .presentation import Presentation
 from .replay import results_from_journal
@@ -43,6 +43,9 @@ class Reopened:
 
 def _inputs_for(view: JournalView, cli_vars: dict[str, Any], cli_raw: dict[str, str]) -> tuple[dict, dict]:
     """The run's inputs, with secrets (masked in the journal) given again with --var."""
+    if view.inputs is None:
+        raise JournalError(f"run {view.run_id} has no {INPUTS}: its inputs are unknown, so nothing of it can be "
+                           "resumed or rolled back safely", hint=f"restore {view.run_dir / INPUTS}")
     secret_names = set(view.meta.get("secrets") or [])
     others = sorted(set(cli_vars) - secret_names)
     if others:
@@ -72,6 +75,14 @@ def _reopen(runs_dir: Path, ref: str, command: str, lock: RunsLock, cli_vars: di
     return Reopened(run_dir.name, run_dir, view, values, raw)
 
 
+def _recorded_path(view: JournalView) -> Path:
+    """The playbook file the run used, as meta.json records it."""
+    path = view.meta.get("playbook", {}).get("path")
+    if not path:
+        raise JournalError(f"{view.run_dir / 'meta.json'}: the playbook's path is not recorded; the journal is damaged")
+    return Path(path)
+
+
 def _options(view: JournalView, options: RunOptions) -> RunOptions:
     saved = view.meta.get("options", {})
     if saved.get("emulate"):
@@ -95,7 +106,7 @@ def resume_run(runs_dir: Path, ref: str, *, cli_vars: dict[str, Any], cli_raw: d
         if st.rollback_begun:
             raise UsageError(f"run {r.run_id} is {status}: once a rollback began, the run can only be rolled back",
                              hint=f"finish it with `playbook rollback {r.run_id}`, then start a new run")
-        path = Path(r.view.meta["playbook"]["path"])
+        path = _recorded_path(r.view)
         if not path.is_file():
             raise UsageError(f"the playbook {path} of run {r.run_id} is gone",
                              hint=f"put it back (the journal keeps the copy it ran: {r.run_dir / PLAYBOOK})")
@@ -139,7 +150,7 @@ def rollback_run(runs_dir: Path, ref: str, *, cli_vars: dict[str, Any], cli_raw:
             present.say(f"run {r.run_id}: nothing left to roll back ({st.status()})")
             return EXIT_OK
         # The copy in the journal is what ran; the file itself is used while unchanged (its templates resolve).
-        path = Path(r.view.meta["playbook"]["path"])
+        path = _recorded_path(r.view)
         if not (path.is_file() and sha256_text(path.read_text(encoding="utf-8")) == r.view.meta["playbook"].get("sha256")):
             present.say(f"note: {path} changed or is gone; rolling back with the copy the run used")
             path = r.run_dir / PLAYBOOK
