@@ -16,7 +16,7 @@ import pytest
 
 from engine.journal import read_journal
 
-from .conftest import events, fork_cli, line_count, lines, only_run
+from .conftest import events, fork_cli, kill_after_events, lines, only_run
 
 PLAYBOOK = """
 version: 1
@@ -63,23 +63,6 @@ ALL_KEYS = ["precheck", "install", "config", *(f"migrate[{n}].{s}" for n in NS f
 COMPENSATED = [k for k in ALL_KEYS if k != "precheck"]
 
 
-def _run_until_killed(proc, journal: Path, rng: random.Random, most: int) -> bool:
-    """Let `proc` write 1..most more events, then SIGKILL it; False if it ended by itself first."""
-    base = line_count(journal)
-    target = base + rng.randint(1, most)
-    deadline = time.monotonic() + 60
-    while proc.is_alive() and line_count(journal) < target:
-        assert time.monotonic() < deadline, "the run made no progress"
-        time.sleep(0.001)
-    time.sleep(rng.uniform(0, 0.02))
-    if not proc.is_alive():
-        proc.join()
-        return False
-    proc.kill()
-    proc.join()
-    return True
-
-
 def _status(run_dir: Path) -> str:
     return read_journal(run_dir).state.status()
 
@@ -105,14 +88,14 @@ def test_sigkill_at_random_points_then_resume_finishes_and_rollback_undoes(tmp_p
     proc = fork_cli(tmp_path, "run", "p.yaml")
     run_dir = only_run(tmp_path)
     journal = run_dir / "events.jsonl"
-    kills += _run_until_killed(proc, journal, rng, most=12)
+    kills += kill_after_events(proc, journal, rng, most=12)
     # Resume, killing it again and again, until a resume is let finish.
     for attempt in range(8):
         if _status(run_dir) == "succeeded":
             break
         proc = fork_cli(tmp_path, "resume", "last")
         if attempt < 3:
-            kills += _run_until_killed(proc, journal, rng, most=10)
+            kills += kill_after_events(proc, journal, rng, most=10)
         else:
             proc.join(60)
             assert proc.exitcode == 0, (tmp_path / "cli.out").read_text()
@@ -121,7 +104,7 @@ def test_sigkill_at_random_points_then_resume_finishes_and_rollback_undoes(tmp_p
     assert all(done[f"do {k}"] >= 1 for k in ALL_KEYS), done
     # Roll back, killed once on the way, then finished.
     proc = fork_cli(tmp_path, "rollback", "last", "--yes")
-    kills += _run_until_killed(proc, journal, rng, most=10)
+    kills += kill_after_events(proc, journal, rng, most=10)
     if _status(run_dir) != "rolled_back":
         proc = fork_cli(tmp_path, "rollback", "last", "--yes")
         proc.join(60)
@@ -175,13 +158,13 @@ def test_sigkill_during_automatic_rollbacks_then_rollback_finishes_each_compensa
     proc = fork_cli(tmp_path, "run", "p.yaml")
     run_dir = only_run(tmp_path)
     journal = run_dir / "events.jsonl"
-    kills = [_run_until_killed(proc, journal, rng, most=30)]
+    kills = [kill_after_events(proc, journal, rng, most=30)]
     for attempt in range(5):
         if read_journal(run_dir).state.rollback_begun:
             break
         proc = fork_cli(tmp_path, "resume", "last")
         if attempt < 4:
-            kills.append(_run_until_killed(proc, journal, rng, most=30))
+            kills.append(kill_after_events(proc, journal, rng, most=30))
         else:  # let the last one reach `tag`, fail and start its rollback
             proc.join(60)
     for _ in range(3):
