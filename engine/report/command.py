@@ -1,12 +1,12 @@
 """`playbook report RUN`: write a run's report (registered lazily by engine/cli.py)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from ..completion import complete_run_ids
+from ..journal import write_atomic
 
 REPORT_NAME = "report.html"
 
@@ -17,9 +17,7 @@ def write_report(run_dir: Path, fmt: str = "html", output: Path | None = None) -
     from . import build_report, render
     path = output or Path(run_dir) / ("report.md" if fmt == "md" else REPORT_NAME)
     text = render(build_report(Path(run_dir)), fmt)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, text, durable=False)  # 0600, as every file of the journal
     return path
 
 

@@ -126,7 +126,7 @@ def test_control_sequences_from_step_output_are_shown_not_obeyed_on_a_terminal(p
     script = HOSTILE + ("\n          printf 'err\\033]52;c;aGk=\\007\\n' >&2; exit 1" if fail else "")
     project.path("p.yaml").write_text("version: 1\nsteps:\n  - id: noisy\n    uses: shell\n    with:\n"
                                       "      script: |" + script + "\n")
-    rc, live = pty_output([sys.executable, "-m", "engine.cli", "run", "p.yaml"], project.root, stderr_too=True,
+    rc, live = pty_output([sys.executable, "-m", "engine.cli", "run", "p.yaml", "-v"], project.root, stderr_too=True,
                           env={"COLUMNS": "120"})
     assert rc == (1 if fail else 0), live
     for obeyed in ("\x1b[2J", "\x1b]0;", "\x1b]52;", "\u202e", "\x07"):

@@ -134,7 +134,7 @@ def test_no_output_format_shows_a_secret_in_any_form(secretive, runs_env, webhoo
     r = project.run("validate", "p.yaml", *_args(url))
     texts["validate"] = r.out + r.err
     for output in ("text", "json"):
-        r = project.run("run", "p.yaml", *_args(url), "--yes", "--output", output)
+        r = project.run("run", "p.yaml", *_args(url), "--yes", "--verbose", "--output", output)
         assert r.rc == 1, r.out + r.err
         texts[f"run --output {output}"] = r.out + r.err
     assert "raw ***" in texts["run --output text"] and "b64 ***" in texts["run --output text"]
