@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shlex
 import socket
 import stat
@@ -205,3 +206,38 @@ def test_dry_run_creates_no_run_directory(project, runs_env):
     r = project.run("run", "p.yaml", "--dry-run")
     assert r.rc == 0, r.err
     assert not project.path("runs").exists() and not project.path(".playbook").exists()
+
+
+def test_a_confirmation_prompt_on_a_terminal_never_shows_a_secret(secretive, runs_env):
+    """The prompt is asked on a real terminal (a pty as stdin and stdout); answering no skips the step."""
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "p.yaml", *_args("")],
+                            cwd=secretive.root, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    seen, answered = b"", False
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if not answered and b"apply with" in seen and b"[y/N]" in seen:
+            os.write(leader, b"n\n")
+            answered = True
+        if proc.poll() is not None and not ready:
+            break
+    proc.wait(30)
+    os.close(leader)
+    text = seen.decode("utf-8", "replace")
+    assert answered and "apply with *** and ***?" in text, text
+    assert_no_secret("a terminal's confirmation prompt", text)
