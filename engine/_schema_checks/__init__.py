@@ -3,7 +3,7 @@
 MODULES maps a check_key (engine/schema.py) to the module holding its `check`.
 """
 MODULES = {
-    '0ffe577b4f9e47a7529c113d5cc82b3a2367d178a35f24b247fbddbdb48b17db': 'playbook',
+    'edd66a28231e3d9655a0b822c9aac1e354164c51f8d0bf07e625bd28c441d285': 'playbook',
     '6b8337432bf1992f49afef2ff7ce4fbaa967c0a1f111be7407ef9afd3f971313': 'plugin_approve',
     'd8a385ea58c6884c074204db862318bc52bc55b5828a51ab4c4b605c5fb3b316': 'plugin_approve_templated',
     'a87284d9cf79684e9af8c6fa9cef80cdf1d70e4678ff412e6ce048cdadfc5941': 'plugin_assert',

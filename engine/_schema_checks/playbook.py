@@ -408,6 +408,9 @@ def validate_https___playbook_dev_schemas_playbook_schema_json___defs_id(data, c
     if not isinstance(data, str):
         raise JsonSchemaValueException('' + (name_prefix or 'data') + ' must be string', value=data, name='' + (name_prefix or 'data') + '', rule='type')
     if isinstance(data, str):
+        data_len = len(data)
+        if data_len > 100:
+            raise JsonSchemaValueException('' + (name_prefix or 'data') + ' must be shorter than or equal to 100 characters', value=data, name='' + (name_prefix or 'data') + '', rule='maxLength')
         if not REGEX_PATTERNS['^[a-z0-9][a-z0-9_-]*$'].search(data):
             raise JsonSchemaValueException('' + (name_prefix or 'data') + ' must match pattern ^[a-z0-9][a-z0-9_-]*$', value=data, name='' + (name_prefix or 'data') + '', rule='pattern')
     return data
