@@ -11,8 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROLLBACK_FAILED, EXIT_STOPPED, JournalError,
-                     PlaybookError)
+from .errors import EXIT_OK, EXIT_ROLLBACK_FAILED, JournalError, PlaybookError
 from .events import (EventSink, RollbackBegun, RunEvent, RunFinished, RunStarted, RunStopped, StepFailed, StepKept,
                      StepOutput, StepRetry, StepSkipped, StepStarted, StepSucceeded)
 from .graph import Frame, Node
@@ -22,6 +21,7 @@ from .prepare import Prepared
 from .render import Scope
 from .results import (FAILED, NOT_RUN, PENDING, RUNNING, SKIPPED, SUCCEEDED, RunSummary, StepResult, StepsView)
 from .rollback import Rollback
+from .verdict import ROLLS_BACK, run_verdict
 
 # Asked when a step needs confirmation: True yes, False no (skip), None cannot ask (stop the run). It may
 # raise KeyboardInterrupt or EOFError (Ctrl-C, Ctrl-D at the prompt): the run is then interrupted.
@@ -361,19 +361,10 @@ class Runner:
     def _conclude(self, stop: str | None, failed: list[str]) -> RunSummary:
         rolled: list[str] = []
         rb_failed: list[str] = []
-        if stop in ("failed", "interrupted") and not self.no_rollback:
+        if stop in ROLLS_BACK and not self.no_rollback:
             self.emit(RollbackBegun(steps=len(self.started)))
             rolled, rb_failed = self.rollback.run(self.started, self.abandon)
-        if stop is None:
-            code, reason = EXIT_OK, "succeeded"
-        elif stop == "stopped":
-            code, reason = EXIT_STOPPED, "stopped"
-        elif rb_failed:
-            code, reason = EXIT_ROLLBACK_FAILED, stop
-        elif stop == "interrupted":
-            code, reason = EXIT_INTERRUPTED, stop
-        else:
-            code, reason = EXIT_FAILED, stop
+        code, reason = run_verdict(stop, bool(rb_failed))
         summary = RunSummary(exit_code=code, reason=reason, results=self.results, failed=failed,
                              rollback_failed=rb_failed, rolled_back=rolled)
         self.emit(RunFinished(exit_code=code, reason=reason, failed=failed, rolled_back=rolled,
