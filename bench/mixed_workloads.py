@@ -3,7 +3,7 @@ ten namespaces at a time (`max_parallel_namespaces: 10`), against the readiness 
 
 Each namespace holds five workloads: three Deployments (1 replica, maxSurge 1, maxUnavailable 0), a
 StatefulSet of 2 (OnDelete in every fourth namespace: moved by two evictions in turn; else RollingUpdate: two
-pods in turn) and one more by turn: a DaemonSet (maxSurge 100%: every node's pod at once), an Argo Rollout of
+pods in turn) and one more by turn: a DaemonSet on one node (by nodeSelector; maxSurge 100%), an Argo Rollout of
 2 (restartAt: one pod at a time), a Job, a CronJob or a bare pod (never killed: reported, leftover_pods=proceed).
 
 The unavoidable part: every new pod waits `readiness_delay` before it is Ready; within a namespace the
@@ -34,7 +34,8 @@ def namespace_entry(i: int) -> dict:
                    "deployments": {"count": 3, "name": "svc-{i}", "replicas": 1, "maxSurge": 1, "maxUnavailable": 0},
                    "statefulsets": [{"name": "store", "replicas": 2,
                                      "strategy": "OnDelete" if i % 4 == 0 else "RollingUpdate"}]}
-    entry[extra] = [{"daemonsets": {"name": "agent", "maxSurge": "100%", "maxUnavailable": 0},
+    entry[extra] = [{"daemonsets": {"name": "agent", "maxSurge": "100%", "maxUnavailable": 0,
+                                    "nodeSelector": {"kubernetes.io/hostname": f"emulator-worker{i % 5 + 2}"}},
                      "rollouts": {"name": "shop", "replicas": 2},
                      "jobs": {"name": "batch", "run_seconds": 3600},
                      "cronjobs": {"name": "nightly", "start_now": True, "run_seconds": 3600},
@@ -43,7 +44,9 @@ def namespace_entry(i: int) -> dict:
 
 
 def cluster_spec() -> dict:
-    return {"nodes": 6, "readiness_delay": DELAY,
+    # Enough nodes that the second control plane fits beside 1,400 proxies (100m each); each DaemonSet runs on
+    # the one node its nodeSelector names.
+    return {"nodes": 24, "readiness_delay": DELAY,
             "istio": [{"revision": "default", "version": "1.19.3", "gateway": True}],
             "namespaces": [namespace_entry(i) for i in range(1, NAMESPACES + 1)]}
 

@@ -1,4 +1,4 @@
-"""The DaemonSet controller: one pod per node whose taints the pod tolerates (pinned to its node by a node affinity
+"""The DaemonSet controller: one pod per node that matches its nodeSelector and whose taints the pod tolerates (pinned to its node by a node affinity
 on ``metadata.name``, as the controller does), and updates as kube-controller-manager does them: RollingUpdate with maxSurge 0
 deletes up to maxUnavailable old pods at a time and replaces them; with maxSurge > 0 it starts the new pod
 beside the old one and deletes the old one once the new one is Ready; OnDelete replaces only pods someone
@@ -51,7 +51,9 @@ class DaemonSetController(PodSetController):
         spec = ds["spec"]
         rev, _ = self.revision(ds)
         template = spec["template"]
-        nodes = [n for n in self.store.list("nodes") if tolerates(template.get("spec") or {}, n)]
+        selector = (template.get("spec") or {}).get("nodeSelector") or {}
+        nodes = [n for n in self.store.list("nodes") if tolerates(template.get("spec") or {}, n)
+                 and all((n["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
         names = {n["metadata"]["name"] for n in nodes}
         pods = self.pods_of(ds, terminating=True)
         on: dict[str, list[dict]] = {}

@@ -5,7 +5,7 @@ carry ``pdb: {minAvailable: 1}`` (or ``maxUnavailable``) for a PodDisruptionBudg
 so may a ``deployments`` entry.
 
     statefulsets: [{name: db, replicas: 3, strategy: OnDelete}]        # or RollingUpdate, partition: 1
-    daemonsets: [{name: agent, strategy: RollingUpdate, maxUnavailable: 1}]
+    daemonsets: [{name: agent, strategy: RollingUpdate, maxUnavailable: 1, nodeSelector: {disk: ssd}}]
     jobs: [{name: migrate, run_seconds: 30}]                           # runs 30 s once Ready, then Succeeded
     cronjobs: [{name: report, schedule: "0 3 * * *", start_now: true, run_seconds: 600}]
     pods: [{name: debug}]
@@ -64,9 +64,12 @@ def daemonset(ns: str, e: dict) -> list[dict]:
     strategy: dict[str, Any] = {"type": e.get("strategy", "RollingUpdate")}
     if strategy["type"] == "RollingUpdate":
         strategy["rollingUpdate"] = {"maxUnavailable": e.get("maxUnavailable", 1), "maxSurge": e.get("maxSurge", 0)}
+    template = _template(e, name)
+    if e.get("nodeSelector"):
+        template["spec"]["nodeSelector"] = dict(e["nodeSelector"])
     return [{"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": _meta(ns, name),
              "spec": {"updateStrategy": strategy, "selector": {"matchLabels": {"app": name}},
-                      "template": _template(e, name)}}]
+                      "template": template}}]
 
 
 def job(ns: str, e: dict) -> list[dict]:

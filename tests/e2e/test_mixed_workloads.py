@@ -106,3 +106,13 @@ def test_a_job_still_running_at_the_point_of_no_return_rolls_back(emulator_facto
     failed = next(e for e in run.events if e["event"] == "step_failed")
     assert "job/schema-migrate" in failed["message"]
     assert_back_as_it_began(emu, before)
+
+
+def test_a_namespace_in_two_waves_is_refused_before_anything_changes(emulator_factory, tmp_path):
+    emu = emulator_factory()
+    before = cluster_state(emu)
+    waves = ("waves=[{name: a, namespaces: [test-namespace]}, {name: b, namespaces: [test-namespace, "
+             "staging-namespace, production-namespace-1, production-namespace-2]}]")
+    run = run_playbook(emu, "canary-upgrade.yaml", "--var", "rev=1-20-0", "--var", waves, *FAST, tmp=tmp_path)
+    assert run.rc == 1 and run.finished()["failed"] == ["each-namespace-once"], run.why()
+    assert cluster_state(emu) == before

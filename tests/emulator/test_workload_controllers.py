@@ -229,3 +229,15 @@ def test_a_stuck_statefulset_fault_keeps_its_new_pods_unready(make_emulator):
     assert stuck.returncode != 0
     pods = _pods(emu, "app=db")
     assert _ready(pods["db-0"]) and not _ready(pods["db-1"])  # the update stops at the first pod it replaced
+
+
+def test_a_daemonset_runs_only_on_the_nodes_its_node_selector_names(make_emulator):
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "ssd", "namespace": "apps"},
+          "spec": {"selector": {"matchLabels": {"app": "ssd"}},
+                   "template": {"metadata": {"labels": {"app": "ssd"}},
+                                "spec": {"nodeSelector": {"kubernetes.io/hostname": "emulator-worker2"},
+                                         "containers": [{"name": "ssd", "image": "busybox"}]}}}}
+    emu = make_emulator(_cluster(ds))
+    assert [p["spec"]["nodeName"] for p in _pods(emu, "app=ssd").values()] == ["emulator-worker2"]
+    status = json.loads(kubectl(emu, "get", "ds", "ssd", "-n", "apps", "-o", "json").stdout)["status"]
+    assert (status["desiredNumberScheduled"], status["numberReady"]) == (1, 1)
