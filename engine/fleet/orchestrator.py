@@ -90,7 +90,11 @@ class Orchestrator:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         previous = {s: signal.signal(s, self.handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        return lambda: [signal.signal(s, h) for s, h in previous.items()] and None
+
+        def restore() -> None:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return restore
 
     def halt(self, reason: str, message: str, *, stop_running: bool | None = None) -> None:
         if self._halt.is_set():

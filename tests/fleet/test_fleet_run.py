@@ -283,3 +283,32 @@ def test_ctrl_c_halts_the_fleet_stops_running_clusters_and_rolls_back_what_was_d
     assert undone[-1] == "c01" and set(undone[:-1]) == {c for c, s in finished.items() if s == "killed"}
     # (a cluster cut short started after the canary completed: it is newer, so it goes back first)
     assert [label(cli, c) for c in cli.emulated.names()] == [None] * 4
+
+
+def test_after_a_sigkill_fleet_rollback_undoes_finished_and_cut_short_clusters_alike(emulated_fleet):
+    cli = emulated_fleet(3)
+    cli.write("fleet.yaml", fleet_file(cli.emulated.names()))
+    cli.write("label.yaml", PLAYBOOK)
+    proc = cli.popen("fleet", "run", "fleet.yaml", "label.yaml", "--var", "rev=r2", "--var", "hold=30s",
+                     "--output", "json")
+    holding = set()
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["event"] == "step_started" and event["step"] == "hold" and event["wave"] == "rest":
+            holding.add(event["cluster"])
+            if holding == {"c02", "c03"}:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    wait_for(lambda: "running" not in cli.run("fleet", "status").out.split("WAVE")[-1])
+    assert [label(cli, c) for c in cli.emulated.names()] == ["r2"] * 3
+
+    undo = cli.run("fleet", "rollback", "last", "--yes", "--output", "json")
+
+    assert undo.rc == 1, undo.why()
+    order = [e["cluster"] for e in undo.fleet("cluster_rollback_finished")]
+    assert order[-1] == "c01" and set(order) == {"c01", "c02", "c03"}  # the cut-short ones started later
+    assert all(e["status"] == "succeeded" for e in undo.fleet("cluster_rollback_finished"))
+    assert [label(cli, c) for c in cli.emulated.names()] == [None] * 3
+    resumed = cli.run("fleet", "resume", "last")
+    assert resumed.rc == 2 and "can only be rolled back" in resumed.err
