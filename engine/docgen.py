@@ -92,9 +92,9 @@ def format_reference() -> str:
     return "\n".join(lines)
 
 
-def _command_doc(name: str, cmd: click.Command, parent: click.Context) -> list[str]:
+def _command_doc(name: str, cmd: click.Command, parent: click.Context, title: str | None = None) -> list[str]:
     ctx = click.Context(cmd, info_name=name, parent=parent)
-    lines = [f"## `playbook {name}`", "", inspect.cleandoc(cmd.help or ""), "", "```", cmd.get_usage(ctx).strip(), "```", ""]
+    lines = [f"## `playbook {title or name}`", "", inspect.cleandoc(cmd.help or ""), "", "```", cmd.get_usage(ctx).strip(), "```", ""]
     rows = []
     for param in cmd.get_params(ctx):
         if isinstance(param, click.Option):
@@ -118,7 +118,12 @@ def cli_reference() -> str:
              "4 stopped before a step that needs confirmation (no terminal, no `--yes`; nothing rolled back); "
              "130 interrupted (after rolling back).", ""]
     for name in sorted(cli.list_commands(root)):
-        lines += _command_doc(name, cli.get_command(root, name), root)
+        cmd = cli.get_command(root, name)
+        lines += _command_doc(name, cmd, root)
+        if isinstance(cmd, click.Group):  # a command group (`playbook fleet`): each of its commands too
+            group = click.Context(cmd, info_name=name, parent=root)
+            for sub in sorted(cmd.list_commands(group)):
+                lines += _command_doc(sub, cmd.get_command(group, sub), group, title=f"{name} {sub}")
     return "\n".join(lines)
 
 
