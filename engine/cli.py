@@ -14,6 +14,7 @@ import click
 from . import __version__
 from .completion import complete_input_names, complete_run_ids
 from .errors import PlaybookError, UsageError
+from .temporal.options import connection_options as temporal_connection_options
 
 
 def _fail(err: PlaybookError) -> None:
@@ -126,10 +127,17 @@ def _confirm_fn(yes: bool):
 @click.option("--server-dry-run", is_flag=True, help="With --dry-run: also ask the API server to check manifests.")
 @click.option("--runs-dir", type=click.Path(file_okay=False),
               help="Where run directories go [PLAYBOOK_RUNS_DIR or .playbook/runs].")
+@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
+              help="local: this process runs the playbook; temporal: a Temporal server holds the run and "
+                   "`playbook worker`s run its steps (docs/temporal.md).")
+@click.option("--task-queue", default="playbook", show_default=True, help="With --engine temporal: the workers' queue.")
+@click.option("--detach", is_flag=True, help="With --engine temporal: print the run id and return at once.")
+@temporal_connection_options
 @_verbosity
 def run(file: str, var: tuple, vars_file: tuple, dry_run: bool, yes: bool, max_parallel: int, no_rollback: bool,
         context: str | None, kubeconfig: str | None, output: str, emulate: bool, emulate_cluster: str | None,
-        snapshot: str | None, server_dry_run: bool, runs_dir: str | None, verbose: bool) -> None:
+        snapshot: str | None, server_dry_run: bool, runs_dir: str | None, verbose: bool, engine: str,
+        task_queue: str, detach: bool, **temporal) -> None:
     """Run a playbook (or with --dry-run, print its plan)."""
     from .api import RunOptions
     if snapshot and emulate_cluster:
@@ -148,11 +156,15 @@ def run(file: str, var: tuple, vars_file: tuple, dry_run: bool, yes: bool, max_p
         run_id = new_run_id()
         run_dir = _runs_dir(runs_dir) / run_id
         # A dry run renders template files into a temporary directory: it leaves no run directory behind.
-        prepared = _prepare(file, var, vars_file, options, out_dir=None if dry_run else run_dir / "rendered")
+        prepared = _prepare(file, var, vars_file, options, out_dir=None if dry_run or engine == "temporal" else run_dir / "rendered")
         if dry_run:
             from .planview import dry_run_text
             click.echo(dry_run_text(prepared, max_parallel))
             return
+        if engine == "temporal":
+            from .temporal.commands import run_temporal
+            run_temporal(file, var, vars_file, options, run_id, max_parallel=max_parallel, no_rollback=no_rollback,
+                         task_queue=task_queue, detach=detach, **temporal)
         from .runs import Attempt, Presentation, start_run
         attempt = Attempt(max_parallel=max_parallel, no_rollback=no_rollback, confirm=_confirm_fn(yes))
         code = start_run(prepared, _runs_dir(runs_dir), run_id, attempt, Presentation(output=output, quiet=not verbose),
@@ -348,7 +360,8 @@ _OPTIONAL = {"emulate": (".emulator.cli", "emulate_command"),
              "snapshot": (".rehearse.commands", "snapshot_command"),
              "fleet": (".fleet.cli", "fleet_group"),
              "rehearse": (".rehearse.commands", "rehearse_command"),
-             "report": (".report.command", "report_command")}
+             "report": (".report.command", "report_command"),
+             "worker": (".temporal.commands", "worker_command")}
 
 
 def _load_optional(name: str) -> click.Command | None:

@@ -1,0 +1,62 @@
+"""The activities a worker offers: the plan's shape, a step's gate, a step, a step's undo. Each runs the
+engine's own code (engine/temporal/host.py) in a thread and heartbeats while it works, so a worker that dies
+mid-step is noticed within HEARTBEAT_TIMEOUT and the step is given to another worker."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Callable
+
+from temporalio import activity
+
+from .host import RunHost, RunRequest
+
+HEARTBEAT_EVERY = 5.0
+
+
+class Activities:
+    """One worker's activities; prepared plans are kept per run (a worker serves many runs)."""
+
+    def __init__(self) -> None:
+        self._hosts: dict[str, RunHost] = {}
+
+    def _host(self, request: dict) -> RunHost:
+        run = activity.info().workflow_id
+        host = self._hosts.get(run)
+        if host is None:
+            host = self._hosts[run] = RunHost(RunRequest.from_data(request))
+        return host
+
+    async def _beating(self, work: Callable[[threading.Event], Any]) -> Any:
+        """`work(cancel)` in a thread, heartbeating until it returns; a cancelled activity cancels the step."""
+        cancel = threading.Event()
+        task = asyncio.ensure_future(asyncio.to_thread(work, cancel))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
+                if done:
+                    return task.result()
+                activity.heartbeat()
+        except asyncio.CancelledError:
+            cancel.set()
+            await asyncio.shield(task)
+            raise
+
+    @activity.defn(name="playbook.plan")
+    async def plan(self, request: dict) -> dict:
+        return await self._beating(lambda cancel: self._host(request).plan())
+
+    @activity.defn(name="playbook.gate")
+    async def gate(self, request: dict, key: str, results: dict, frames: dict) -> dict:
+        return await self._beating(lambda cancel: self._host(request).gate(key, results, frames))
+
+    @activity.defn(name="playbook.step")
+    async def step(self, request: dict, key: str, results: dict) -> dict:
+        return await self._beating(lambda cancel: self._host(request).execute(key, results, cancel))
+
+    @activity.defn(name="playbook.undo")
+    async def undo(self, request: dict, key: str, results: dict, started: list) -> dict:
+        return await self._beating(lambda cancel: self._host(request).undo(key, results, started, cancel))
+
+    def all(self) -> list:
+        return [self.plan, self.gate, self.step, self.undo]

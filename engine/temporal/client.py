@@ -1,0 +1,112 @@
+"""Submitting a run to a Temporal server and following it: the connection options (address, namespace,
+TLS, API key) passed through to the SDK, the run's progress printed as it happens, its exit code returned."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from typing import Callable
+
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.service import TLSConfig
+
+from ..errors import EXIT_FAILED, PlaybookError
+from .host import RunRequest
+from .workflow import WORKFLOW_NAME
+
+DEFAULT_ADDRESS = "127.0.0.1:7233"
+DEFAULT_QUEUE = "playbook"
+POLL_EVERY = 0.5
+
+
+@dataclasses.dataclass
+class Connection:
+    """Where the Temporal server is and how to reach it (flags or TEMPORAL_* environment variables)."""
+
+    address: str = DEFAULT_ADDRESS
+    namespace: str = "default"
+    tls: bool = False
+    tls_cert: str | None = None  # client certificate and key for mTLS (self-hosted)
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    api_key: str | None = None  # Temporal Cloud API key (implies TLS)
+
+    async def connect(self) -> Client:
+        tls: bool | TLSConfig = self.tls or bool(self.api_key)
+        if self.tls_cert or self.tls_key or self.tls_ca:
+            def read(path: str | None) -> bytes | None:
+                return open(path, "rb").read() if path else None
+            tls = TLSConfig(client_cert=read(self.tls_cert), client_private_key=read(self.tls_key),
+                            server_root_ca_cert=read(self.tls_ca))
+        try:
+            return await Client.connect(self.address, namespace=self.namespace, tls=tls, api_key=self.api_key)
+        except RuntimeError as err:  # the SDK's core reports connection faults so
+            raise PlaybookError(f"cannot reach the Temporal server at {self.address}: {err}",
+                                hint="start one (`temporal server start-dev`) or give --temporal-address") from None
+
+
+def connection_from_env(**given) -> Connection:
+    """A Connection from flags, falling back to TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY..."""
+    env = os.environ
+    return Connection(address=given.get("address") or env.get("TEMPORAL_ADDRESS") or DEFAULT_ADDRESS,
+                      namespace=given.get("namespace") or env.get("TEMPORAL_NAMESPACE") or "default",
+                      tls=bool(given.get("tls")), tls_cert=given.get("tls_cert") or env.get("TEMPORAL_TLS_CERT"),
+                      tls_key=given.get("tls_key") or env.get("TEMPORAL_TLS_KEY"),
+                      tls_ca=given.get("tls_ca") or env.get("TEMPORAL_TLS_CA"),
+                      api_key=given.get("api_key") or env.get("TEMPORAL_API_KEY"))
+
+
+def describe(event: dict) -> str:
+    """One progress line for a workflow event."""
+    kind, key = event["event"], event.get("key", "")
+    if kind == "run_started":
+        return f"run {event['playbook']}: {event['steps']} steps, at most {event['max_parallel']} at once"
+    if kind == "step_started":
+        return f"▶ {key} ({event.get('uses')})"
+    if kind == "step_succeeded":
+        return f"✓ {key}"
+    if kind == "step_failed":
+        return f"✗ {key}: {event.get('message', '')}"
+    if kind == "step_skipped":
+        return f"- {key} skipped ({event.get('reason', '')})"
+    if kind == "run_stopped":
+        return f"■ stopped at {key}: {event.get('reason', '')}"
+    if kind == "rollback_begun":
+        return f"rolling back {event['steps']} started steps in reverse order"
+    if kind == "rollback_succeeded":
+        return f"↶ {key} rolled back"
+    if kind == "rollback_failed":
+        return f"✗ {key} rollback failed: {event.get('message', '')}"
+    if kind == "run_finished":
+        return f"run {event['reason']} (exit {event['exit_code']})"
+    return f"{kind} {key}".strip()
+
+
+async def submit(conn: Connection, request: RunRequest, run_id: str, task_queue: str) -> Client:
+    client = await conn.connect()
+    await client.start_workflow(WORKFLOW_NAME, dataclasses.asdict(request), id=run_id, task_queue=task_queue)
+    return client
+
+
+async def follow(client: Client, run_id: str, echo: Callable[[str], None]) -> int:
+    """Print the run's events as they happen; its exit code when it ends."""
+    handle = client.get_workflow_handle(run_id)
+    result_task = asyncio.ensure_future(handle.result())
+    seen = 0
+    while True:
+        finished = result_task.done()
+        try:
+            events = await handle.query("progress", seen)
+        except Exception:  # noqa: BLE001 — no worker has picked the run up yet; the result still comes
+            events = []
+        for event in events:
+            echo(describe(event))
+        seen += len(events)
+        if finished:
+            break
+        await asyncio.wait({result_task}, timeout=POLL_EVERY)
+    try:
+        return int(result_task.result()["exit_code"])
+    except WorkflowFailureError as err:
+        echo(f"run failed in Temporal: {err.cause or err}")
+        return EXIT_FAILED

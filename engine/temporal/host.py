@@ -1,0 +1,127 @@
+"""What a worker does for one activity: rebuild the run's prepared plan and a Runner over the results the
+workflow sent, then gate, run or undo one step with the local runner's own code (guards, confirmations,
+retries/until/timeouts, compensations), and send back plain data the workflow keeps in its history.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..api import Outcome, RunOptions
+from ..errors import PlaybookError
+from ..events import RunEvent, StepStatus
+from ..inputs import read_vars_files
+from ..prepare import Prepared, prepare
+from ..results import StepResult
+from ..runner import Runner
+
+
+@dataclasses.dataclass
+class RunRequest:
+    """Everything a worker needs to rebuild a run: sent as the workflow's input (JSON)."""
+
+    file: str  # absolute path: every worker must see the playbook (and its templates) at this path
+    cli_vars: dict[str, Any]
+    cli_raw: dict[str, str]
+    vars_files: list[str]
+    options: dict[str, Any]  # RunOptions fields
+    max_parallel: int = 4
+    no_rollback: bool = False
+    run_dir: str | None = None  # where workers keep rendered files and plugin tracebacks
+
+    @classmethod
+    def from_data(cls, data: dict) -> "RunRequest":
+        return cls(**data)
+
+
+def result_data(result: StepResult) -> dict:
+    """A step result as JSON-ready data."""
+    data = dataclasses.asdict(result)
+    data["status"] = StepStatus(result.status).value
+    return data
+
+
+def result_from(data: dict) -> StepResult:
+    data = dict(data)
+    outcome = data.pop("outcome", None)
+    data["status"] = StepStatus(data["status"])
+    result = StepResult(**data)
+    result.outcome = Outcome(**outcome) if outcome is not None else None
+    return result
+
+
+class _Quiet:
+    """The runner's events stay on the worker: the workflow's history is the run's record."""
+
+    def emit(self, event: RunEvent) -> None:
+        pass
+
+
+class RunHost:
+    """One run's prepared plan on this worker (built once per worker, reused by its activities)."""
+
+    def __init__(self, request: RunRequest) -> None:
+        self.request = request
+        options = RunOptions(**request.options)
+        run_dir = Path(request.run_dir) if request.run_dir else Path(tempfile.mkdtemp(prefix="playbook-temporal-"))
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.run_dir = run_dir
+        self.prepared: Prepared = prepare(request.file, cli_vars=request.cli_vars, cli_raw=request.cli_raw,
+                                          file_vars=read_vars_files(tuple(request.vars_files)), options=options,
+                                          out_dir=run_dir / "rendered")
+
+    def plan(self) -> dict:
+        """The plan's shape the workflow schedules by: each step's order, successors and continue_on_error."""
+        plan = self.prepared.plan
+        return {"playbook": self.prepared.playbook.name,
+                "nodes": {k: {"order": n.order, "successors": list(plan.graph.successors(k)),
+                              "in_degree": plan.graph.in_degree(k), "continue_on_error": n.continue_on_error,
+                              "uses": n.spec.uses}
+                          for k, n in plan.nodes.items()}}
+
+    def runner(self, results: dict[str, dict], started: list[str], cancel: threading.Event | None = None) -> Runner:
+        runner = Runner(self.prepared, sink=_Quiet(), run_dir=self.run_dir, max_parallel=self.request.max_parallel,
+                        no_rollback=self.request.no_rollback)
+        for key, data in results.items():
+            if key in runner.results:
+                runner.results[key] = result_from(data)
+        runner.started = [k for k in started if k in runner.results]
+        if cancel is not None:
+            runner.cancel = cancel
+        return runner
+
+    def gate(self, key: str, results: dict[str, dict], frames: dict[str, list[str]]) -> dict:
+        """('run' | 'skip' | 'stop' | 'fail', reason) for a ready step; group copies decide once (`frames`
+        carries the decisions already made, by frame prefix)."""
+        runner = self.runner(results, [])
+        node = self.prepared.plan.nodes[key]
+        chain = [f for f in node.frame.chain() if f.group is not None]
+        for frame in chain:
+            if frame.prefix in frames:
+                runner._frame_gate[id(frame)] = tuple(frames[frame.prefix])  # noqa: SLF001 — the runner's own cache
+        try:
+            decision, reason = runner._gate(node)  # noqa: SLF001 — the local runner's decision, shared
+        except PlaybookError as err:
+            decision, reason = "fail", str(err).replace("\n", "; ")
+        decided = {f.prefix: list(runner._frame_gate[id(f)]) for f in chain if id(f) in runner._frame_gate}  # noqa: SLF001
+        return {"decision": decision, "reason": runner.mask(reason), "frames": decided}
+
+    def execute(self, key: str, results: dict[str, dict], cancel: threading.Event) -> dict:
+        """Run the step (its retries, `until` and timeout included) and return its result."""
+        runner = self.runner(results, [], cancel)
+        node = self.prepared.plan.nodes[key]
+        runner.results[key].started = time.time()
+        result = runner._run_guarded(node)  # noqa: SLF001 — the local runner's step loop, shared
+        return result_data(result)
+
+    def undo(self, key: str, results: dict[str, dict], started: list[str], cancel: threading.Event) -> dict:
+        """The step's compensation through the runner's Rollback; {'rolled_back': bool, 'failed': bool, ...}."""
+        runner = self.runner(results, started)
+        rolled, failed = runner.rollback.run([key], cancel)
+        result = runner.results[key]
+        return {"rolled_back": bool(rolled), "failed": bool(failed), "message": runner.mask(result.rollback_message),
+                "result": result_data(result)}

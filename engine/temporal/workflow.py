@@ -1,0 +1,149 @@
+"""The Temporal workflow of one playbook run: schedules the prepared plan as the local runner does (ready
+steps in file order up to max_parallel, each gated by its guards, a failure stopping forward work unless
+continue_on_error) and on failure undoes every started step in reverse start order, as compensations.
+
+Deterministic by construction: every decision that needs the playbook (guards, templates, a step's retries,
+`until` and timeout, a compensation) is made by an activity with the local runner's code and comes back as
+data recorded in the history; this module only orders them.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from ..verdict import ROLLS_BACK, run_verdict
+
+WORKFLOW_NAME = "PlaybookRun"
+# A step's own budget (its timeout, retries, until) is kept inside the activity; this only bounds a step
+# whose worker keeps heartbeating forever. A soak of hours fits.
+STEP_LIMIT = timedelta(days=7)
+SHORT_LIMIT = timedelta(minutes=10)
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+# A worker lost mid-activity (no heartbeat) hands the step to another worker; a step's failure is data, not an
+# exception, so these retries happen only for lost workers and internal errors.
+WORKER_LOSS = RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1))
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class PlaybookRun:
+    """One run of a playbook; queries: `progress` (events so far), `results` (every step's result)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self.results: dict[str, dict] = {}
+        self.started: list[str] = []
+        self.frames: dict[str, list[str]] = {}
+        self.playbook = ""
+
+    @workflow.query(name="progress")
+    def progress(self, since: int = 0) -> list[dict]:
+        return self.events[since:]
+
+    @workflow.query(name="results")
+    def step_results(self) -> dict:
+        return {"playbook": self.playbook, "started": self.started, "results": self.results}
+
+    def _event(self, kind: str, key: str = "", **data) -> None:
+        self.events.append({"event": kind, "key": key, "ts": workflow.now().timestamp(), **data})
+
+    async def _activity(self, name: str, *args, limit: timedelta = SHORT_LIMIT):
+        return await workflow.execute_activity(name, args=list(args), start_to_close_timeout=limit,
+                                               heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=WORKER_LOSS)
+
+    @workflow.run
+    async def run(self, request: dict) -> dict:
+        plan = await self._activity("playbook.plan", request)
+        nodes: dict[str, dict] = plan["nodes"]
+        self.playbook = plan["playbook"]
+        max_parallel = max(1, int(request.get("max_parallel") or 4))
+        waiting = {k: n["in_degree"] for k, n in nodes.items()}
+        ready = [(n["order"], k) for k, n in nodes.items() if n["in_degree"] == 0]
+        heapq.heapify(ready)
+        running: dict[asyncio.Task, str] = {}
+        stop: str | None = None
+        failed: list[str] = []
+        self._event("run_started", playbook=self.playbook, steps=len(nodes), max_parallel=max_parallel)
+
+        def release(key: str) -> None:
+            for succ in nodes[key]["successors"]:
+                waiting[succ] -= 1
+                if waiting[succ] == 0:
+                    heapq.heappush(ready, (nodes[succ]["order"], succ))
+
+        def settle(key: str, result: dict) -> None:
+            nonlocal stop
+            self.results[key] = result
+            outcome = result.get("outcome") or {}
+            if result["status"] == "succeeded":
+                self._event("step_succeeded", key, message=outcome.get("message", ""),
+                            attempts=result.get("attempts"))
+                release(key)
+                return
+            self._event("step_failed", key, message=outcome.get("message", ""), attempts=result.get("attempts"))
+            failed.append(key)
+            if nodes[key]["continue_on_error"]:
+                release(key)
+            elif stop is None:
+                stop = "failed"
+
+        while True:
+            while stop is None and ready and len(running) < max_parallel:
+                _, key = heapq.heappop(ready)
+                gate = await self._activity("playbook.gate", request, key, self.results, self.frames)
+                self.frames.update(gate["frames"])
+                decision, reason = gate["decision"], gate["reason"]
+                if decision == "skip":
+                    self.results[key] = {"key": key, "status": "skipped", "reason": reason, "outcome": None,
+                                         "args": None, "started": None, "ended": None, "attempts": 0,
+                                         "rollback": None, "rollback_message": ""}
+                    self._event("step_skipped", key, reason=reason)
+                    release(key)
+                    continue
+                if decision in ("stop", "interrupted"):
+                    stop = "stopped" if decision == "stop" else "interrupted"
+                    self._event("run_stopped", key, reason=reason)
+                    break
+                self.started.append(key)
+                self._event("step_started", key, uses=nodes[key].get("uses"))
+                if decision == "fail":
+                    now = workflow.now().timestamp()
+                    settle(key, {"key": key, "status": "failed", "reason": "", "args": None, "started": now,
+                                 "ended": now, "attempts": 0, "rollback": None, "rollback_message": "",
+                                 "outcome": {"ok": False, "message": reason}})
+                    continue
+                task = asyncio.ensure_future(self._activity("playbook.step", request, key, dict(self.results),
+                                                            limit=STEP_LIMIT))
+                running[task] = key
+            if not running:
+                break
+            done, _ = await workflow.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
+            for task in sorted(done, key=lambda t: nodes[running[t]]["order"]):  # a fixed order: replays alike
+                key = running.pop(task)
+                settle(key, task.result())
+        for key in nodes:
+            if key not in self.results and key not in self.started:
+                self.results[key] = {"key": key, "status": "not_run"}
+        rolled: list[str] = []
+        rb_failed: list[str] = []
+        if stop in ROLLS_BACK and not request.get("no_rollback"):
+            self._event("rollback_begun", steps=len(self.started))
+            for key in reversed(self.started):
+                undo = await self._activity("playbook.undo", request, key, self.results, self.started,
+                                            limit=STEP_LIMIT)
+                self.results[key] = undo["result"]
+                if undo["rolled_back"]:
+                    rolled.append(key)
+                    self._event("rollback_succeeded", key, message=undo["message"])
+                elif undo["failed"]:
+                    rb_failed.append(key)
+                    self._event("rollback_failed", key, message=undo["message"])
+        code, reason = run_verdict(stop, bool(rb_failed))
+        self._event("run_finished", exit_code=code, reason=reason, failed=failed, rolled_back=rolled,
+                    rollback_failed=rb_failed)
+        return {"exit_code": code, "reason": reason, "failed": failed, "rolled_back": rolled,
+                "rollback_failed": rb_failed}
