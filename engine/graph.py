@@ -1,4 +1,4 @@
-"""From steps as written to a DAG of runnable leaf steps.
+"""From steps as written to a DAG of runnable leaf steps (networkx).
 
 Checks ids, needs and cycles on the steps as written (so errors name the file's ids and lines), then
 expands groups and `for_each` copies into leaves with keys like `migrate[test-namespace].relabel`.
@@ -11,100 +11,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import networkx as nx
+
 from .errors import GraphError, Problem
 from .model import Playbook, StepSpec
-
-
-class Dag:
-    """A directed graph of hashable nodes in insertion order: the few operations planning and running need.
-
-    (networkx did this before; importing it cost ~0.1 s of every command's start-up, and its general graph
-    classes are several times slower to build than two dicts of adjacency lists.)
-    """
-
-    def __init__(self) -> None:
-        self._succ: dict[Any, dict[Any, None]] = {}
-        self._pred: dict[Any, dict[Any, None]] = {}
-
-    def add_node(self, node: Any) -> None:
-        if node not in self._succ:
-            self._succ[node] = {}
-            self._pred[node] = {}
-
-    def add_edge(self, a: Any, b: Any) -> None:
-        self.add_node(a)
-        self.add_node(b)
-        self._succ[a][b] = None
-        self._pred[b][a] = None
-
-    def add_edges_from(self, edges: Any) -> None:
-        for a, b in edges:
-            self.add_edge(a, b)
-
-    def __contains__(self, node: Any) -> bool:
-        return node in self._succ
-
-    def __len__(self) -> int:
-        return len(self._succ)
-
-    @property
-    def nodes(self) -> list[Any]:
-        return list(self._succ)
-
-    def successors(self, node: Any) -> list[Any]:
-        return list(self._succ[node])
-
-    def predecessors(self, node: Any) -> list[Any]:
-        return list(self._pred[node])
-
-    def in_degree(self, node: Any) -> int:
-        return len(self._pred[node])
-
-    def edges(self) -> list[tuple[Any, Any]]:
-        return [(a, b) for a, succ in self._succ.items() for b in succ]
-
-    def topological_generations(self) -> list[list[Any]]:
-        """Nodes in waves: each wave's nodes need only nodes of earlier waves. Raises ValueError on a cycle."""
-        waiting = {n: len(p) for n, p in self._pred.items()}
-        wave = [n for n, d in waiting.items() if d == 0]
-        out, seen = [], 0
-        while wave:
-            out.append(wave)
-            seen += len(wave)
-            nxt = []
-            for n in wave:
-                for s in self._succ[n]:
-                    waiting[s] -= 1
-                    if waiting[s] == 0:
-                        nxt.append(s)
-            wave = nxt
-        if seen != len(self._succ):
-            raise ValueError("the graph has a cycle")
-        return out
-
-    def cycles(self) -> list[list[Any]]:
-        """Some cycles (one per back edge of a depth-first search; a self-loop is a cycle of one), none if a DAG."""
-        found: list[list[Any]] = []
-        state: dict[Any, int] = {}  # 1 on the current path, 2 done
-        for root in self._succ:
-            if root in state:
-                continue
-            path, stack = [root], [iter(self._succ[root])]
-            state[root] = 1
-            while stack:
-                for nxt in stack[-1]:
-                    mark = state.get(nxt)
-                    if mark == 1:
-                        found.append(path[path.index(nxt):])
-                    elif mark is None:
-                        state[nxt] = 1
-                        path.append(nxt)
-                        stack.append(iter(self._succ[nxt]))
-                        break
-                else:
-                    state[path.pop()] = 2
-                    stack.pop()
-        return found
 
 
 @dataclass(eq=False)
@@ -147,14 +57,14 @@ class Node:
 class Plan:
     """The expanded DAG with deterministic order: ties broken by position in the file."""
 
-    graph: Dag
+    graph: nx.DiGraph
     nodes: dict[str, Node]
     top: Frame
 
     def waves(self) -> list[list[Node]]:
         """Topological generations, each sorted by file order."""
         return [sorted((self.nodes[k] for k in gen), key=lambda n: n.order)
-                for gen in self.graph.topological_generations()]
+                for gen in nx.topological_generations(self.graph)]
 
     def ordered(self) -> list[Node]:
         return [n for wave in self.waves() for n in wave]
@@ -176,7 +86,7 @@ def _check_block(specs: list[StepSpec], file: str, where: str, problems: list[Pr
                                     file=file, line=spec.line, step=spec.id, hint="give each step its own id"))
         else:
             seen[spec.id] = spec
-    sibling_graph = Dag()
+    sibling_graph = nx.DiGraph()
     for spec in specs:
         sibling_graph.add_node(spec.id)
         for need in spec.needs:
@@ -192,7 +102,7 @@ def _check_block(specs: list[StepSpec], file: str, where: str, problems: list[Pr
                                         step=spec.id, hint=hint))
             else:
                 sibling_graph.add_edge(need, spec.id)
-    for cycle in sorted(sibling_graph.cycles(), key=len)[:5]:
+    for cycle in sorted(nx.simple_cycles(sibling_graph), key=len)[:5]:
         if len(cycle) < 2:
             continue
         position = {sid: i for i, sid in enumerate(seen)}
@@ -224,7 +134,7 @@ def _item_key(item: Any, index: int) -> str:
 class _Builder:
     def __init__(self, expand: Callable[[StepSpec, Frame], list[Any]]) -> None:
         self.expand = expand
-        self.graph = Dag()
+        self.graph = nx.DiGraph()
         self.nodes: dict[str, Node] = {}
         self.counter = itertools.count()
 

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
+
 from .errors import GraphError, PlaybookError, Problem, TemplateError, ValidationError
-from .graph import Dag, Frame, Plan, build_plan
+from .graph import Frame, Plan, build_plan
 from .helpers import Lookups
 from .inputs import ResolvedInputs, resolve_inputs
 from .lint import step_reference_problems
@@ -127,7 +129,7 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
                                     hint=f"did you mean '{close[0]}'?" if close else
                                     f"declare it under inputs (or vars), or use `{name} | default(...)`"))
 
-    var_graph = Dag()
+    var_graph = nx.DiGraph()
     for name, value in playbook.vars.items():
         names_ok(None, value, f"var '{name}'", playbook.doc["vars"].line_of(name))
         try:
@@ -135,7 +137,7 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
         except TemplateError:
             continue
         var_graph.add_edges_from((name, other) for other in used if other in playbook.vars)
-    for cycle in var_graph.cycles():
+    for cycle in nx.simple_cycles(var_graph):
         problems.append(Problem(f"vars refer to each other in a cycle: {' -> '.join(cycle + [cycle[0]])}", file=file,
                                 line=playbook.doc["vars"].line_of(cycle[0]), hint="break the cycle"))
         break
