@@ -361,7 +361,9 @@ _OPTIONAL = {"emulate": (".emulator.cli", "emulate_command"),
              "fleet": (".fleet.cli", "fleet_group"),
              "rehearse": (".rehearse.commands", "rehearse_command"),
              "report": (".report.command", "report_command"),
-             "worker": (".temporal.commands", "worker_command")}
+             "worker": (".temporal.commands", "worker_command"),
+             "approve": (".temporal.commands", "approve_command"),
+             "reject": (".temporal.commands", "reject_command")}
 
 
 def _load_optional(name: str) -> click.Command | None:

@@ -47,8 +47,8 @@ class Activities:
         return await self._beating(lambda cancel: self._host(request).plan())
 
     @activity.defn(name="playbook.gate")
-    async def gate(self, request: dict, key: str, results: dict, frames: dict) -> dict:
-        return await self._beating(lambda cancel: self._host(request).gate(key, results, frames))
+    async def gate(self, request: dict, key: str, results: dict, frames: dict, answer: bool | None = None) -> dict:
+        return await self._beating(lambda cancel: self._host(request).gate(key, results, frames, answer))
 
     @activity.defn(name="playbook.step")
     async def step(self, request: dict, key: str, results: dict) -> dict:

@@ -7,7 +7,8 @@ import dataclasses
 import os
 from typing import Callable
 
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.service import RPCError
 from temporalio.service import TLSConfig
 
 from ..errors import EXIT_FAILED, PlaybookError
@@ -77,6 +78,11 @@ def describe(event: dict) -> str:
         return f"↶ {key} rolled back"
     if kind == "rollback_failed":
         return f"✗ {key} rollback failed: {event.get('message', '')}"
+    if kind == "awaiting_approval":
+        return f"? {key} waits for approval: {event.get('prompt', '')}"
+    if kind in ("approved", "rejected"):
+        why = f": {event['reason']}" if event.get("reason") else ""
+        return f"{'✓' if kind == 'approved' else '✗'} {key} {kind} by {event.get('by')}{why}"
     if kind == "run_finished":
         return f"run {event['reason']} (exit {event['exit_code']})"
     return f"{kind} {key}".strip()
@@ -101,6 +107,9 @@ async def follow(client: Client, run_id: str, echo: Callable[[str], None]) -> in
             events = []
         for event in events:
             echo(describe(event))
+            if event["event"] == "awaiting_approval":
+                echo(f"  answer with: playbook approve {run_id} {event['key']} --as NAME --reason TEXT "
+                     f"(or playbook reject ...)")
         seen += len(events)
         if finished:
             break
@@ -110,3 +119,15 @@ async def follow(client: Client, run_id: str, echo: Callable[[str], None]) -> in
     except WorkflowFailureError as err:
         echo(f"run failed in Temporal: {err.cause or err}")
         return EXIT_FAILED
+
+
+async def decide(conn: Connection, run_id: str, step: str | None, approve: bool, by: str, reason: str) -> str:
+    """Approve or reject the confirmation a run waits for; recorded in the run's history with who and why."""
+    client = await conn.connect()
+    handle = client.get_workflow_handle(run_id)
+    try:
+        return await handle.execute_update("decide", {"approve": approve, "step": step, "by": by, "reason": reason})
+    except WorkflowUpdateFailedError as err:
+        raise PlaybookError(f"run {run_id}: {err.cause or err}") from None
+    except RPCError as err:
+        raise PlaybookError(f"run {run_id}: {err}") from None

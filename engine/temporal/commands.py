@@ -4,11 +4,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import Callable
 from pathlib import Path
 
 import click
 
-from .client import DEFAULT_QUEUE, Connection, connection_from_env, follow, submit
+from .client import DEFAULT_QUEUE, Connection, connection_from_env, decide, follow, submit
+from ..errors import PlaybookError
 from .host import RunRequest
 from .options import connection_options
 
@@ -31,6 +33,18 @@ def run_on_temporal(conn: Connection, request: RunRequest, run_id: str, task_que
             return 0
         return await follow(client, run_id, click.echo)
     return asyncio.run(go())
+
+
+def finish(work: Callable[[], int]) -> None:
+    """Run a command that used the SDK and end the process with its exit code (or its user error's) through
+    exit_now."""
+    try:
+        code = work()
+    except PlaybookError as err:
+        for line in str(err).splitlines():
+            click.echo(f"error: {line}", err=True)
+        code = err.exit_code
+    exit_now(code)
 
 
 def exit_now(code: int) -> None:
@@ -58,11 +72,13 @@ def worker_command(task_queue: str, **conn) -> None:
                         max_concurrent_activities=64)
         click.echo(f"worker: serving task queue {task_queue} in namespace {client.namespace}", err=True)
         await worker.run()
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
-    exit_now(0)
+    def work() -> int:
+        try:
+            asyncio.run(serve())
+        except KeyboardInterrupt:
+            pass
+        return 0
+    finish(work)
 
 
 def run_temporal(file: str, var: tuple, vars_file: tuple, options, run_id: str, *, max_parallel: int,
@@ -79,5 +95,30 @@ def run_temporal(file: str, var: tuple, vars_file: tuple, options, run_id: str, 
     request = RunRequest(file=str(Path(file).resolve()), cli_vars=cli_vars, cli_raw=cli_raw,
                          vars_files=[str(Path(f).resolve()) for f in vars_file],
                          options=dataclasses.asdict(options), max_parallel=max_parallel, no_rollback=no_rollback)
-    code = run_on_temporal(connection(**conn), request, run_id, task_queue, detach)
-    exit_now(code)
+    finish(lambda: run_on_temporal(connection(**conn), request, run_id, task_queue, detach))
+
+
+def _decision_command(name: str, approve: bool) -> click.Command:
+    verb = "Approve" if approve else "Reject (the step is skipped, as when a person answers no)"
+
+    @click.command(name, help=f"{verb} the confirmation a Temporal run waits for; who and why are kept in the "
+                              "run's history.")
+    @click.argument("run_id")
+    @click.argument("step", required=False)
+    @click.option("--as", "by", help="Who decides [the login name].")
+    @click.option("--reason", default="", help="Why (kept in the history).")
+    @connection_options
+    def command(run_id: str, step: str | None, by: str | None, reason: str, **conn) -> None:
+        import getpass
+        who = by or getpass.getuser()
+
+        def work() -> int:
+            message = asyncio.run(decide(connection(**conn), run_id, step, approve, who, reason))
+            click.echo(f"run {run_id}: {message} (as {who})")
+            return 0
+        finish(work)
+    return command
+
+
+approve_command = _decision_command("approve", True)
+reject_command = _decision_command("reject", False)

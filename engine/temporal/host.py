@@ -83,9 +83,13 @@ class RunHost:
                               "uses": n.spec.uses}
                           for k, n in plan.nodes.items()}}
 
-    def runner(self, results: dict[str, dict], started: list[str], cancel: threading.Event | None = None) -> Runner:
+    def runner(self, results: dict[str, dict], started: list[str], cancel: threading.Event | None = None,
+               answer: bool | None = None) -> Runner:
+        """A Runner over the workflow's results; `answer` is a person's approval (True) or rejection (False)
+        of the confirmation it asks, None when nobody has answered (--yes still answers yes)."""
         runner = Runner(self.prepared, sink=_Quiet(), run_dir=self.run_dir, max_parallel=self.request.max_parallel,
-                        no_rollback=self.request.no_rollback)
+                        no_rollback=self.request.no_rollback,
+                        confirm=None if answer is None else (lambda prompt: answer))
         for key, data in results.items():
             if key in runner.results:
                 runner.results[key] = result_from(data)
@@ -94,10 +98,11 @@ class RunHost:
             runner.cancel = cancel
         return runner
 
-    def gate(self, key: str, results: dict[str, dict], frames: dict[str, list[str]]) -> dict:
+    def gate(self, key: str, results: dict[str, dict], frames: dict[str, list[str]],
+             answer: bool | None = None) -> dict:
         """('run' | 'skip' | 'stop' | 'fail', reason) for a ready step; group copies decide once (`frames`
-        carries the decisions already made, by frame prefix)."""
-        runner = self.runner(results, [])
+        carries the decisions already made, by frame prefix). 'stop' means a confirmation awaits an answer."""
+        runner = self.runner(results, [], answer=answer)
         node = self.prepared.plan.nodes[key]
         chain = [f for f in node.frame.chain() if f.group is not None]
         for frame in chain:

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from ..verdict import ROLLS_BACK, run_verdict
 
 WORKFLOW_NAME = "PlaybookRun"
+NEEDS_CONFIRMATION = "needs confirmation: "  # how the runner's gate words a confirmation it could not ask
 # A step's own budget (its timeout, retries, until) is kept inside the activity; this only bounds a step
 # whose worker keeps heartbeating forever. A soak of hours fits.
 STEP_LIMIT = timedelta(days=7)
@@ -39,6 +40,9 @@ class PlaybookRun:
         self.started: list[str] = []
         self.frames: dict[str, list[str]] = {}
         self.playbook = ""
+        self.awaiting: dict | None = None  # the confirmation waiting for a person: {key, prompt}
+        self.answer: dict | None = None
+        self.decisions: list[dict] = []  # every approval and rejection: who, why, which step, when
 
     @workflow.query(name="progress")
     def progress(self, since: int = 0) -> list[dict]:
@@ -46,7 +50,42 @@ class PlaybookRun:
 
     @workflow.query(name="results")
     def step_results(self) -> dict:
-        return {"playbook": self.playbook, "started": self.started, "results": self.results}
+        return {"playbook": self.playbook, "started": self.started, "results": self.results,
+                "decisions": self.decisions, "awaiting": self.awaiting}
+
+    @workflow.query(name="awaiting")
+    def awaiting_query(self) -> dict | None:
+        return self.awaiting
+
+    @workflow.update(name="decide")
+    def decide(self, decision: dict) -> str:
+        """A person's answer to the waiting confirmation: {approve: bool, by: NAME, reason: TEXT, step: KEY?}."""
+        key = self.awaiting["key"] if self.awaiting else ""
+        record = {"step": key, "approve": bool(decision.get("approve")), "by": str(decision.get("by", "")),
+                  "reason": str(decision.get("reason", "")), "at": workflow.now().timestamp()}
+        self.decisions.append(record)
+        self.answer = record
+        return f"{'approved' if record['approve'] else 'rejected'} {key}"
+
+    @decide.validator
+    def _check_decision(self, decision: dict) -> None:
+        # A rejected update is not written to the history: an answer to nothing leaves no trace.
+        if self.awaiting is None or self.answer is not None:
+            raise ValueError("no step of this run is waiting for approval")
+        step = decision.get("step")
+        if step and step != self.awaiting["key"]:
+            raise ValueError(f"step {step} is not waiting for approval; {self.awaiting['key']} is")
+        if not str(decision.get("by", "")).strip():
+            raise ValueError("say who decides (--as NAME)")
+
+    async def _ask(self, key: str, prompt: str) -> bool:
+        """Wait for a person's approval of `key`; True approved, False rejected."""
+        self.awaiting = {"key": key, "prompt": prompt}
+        self._event("awaiting_approval", key, prompt=prompt)
+        await workflow.wait_condition(lambda: self.answer is not None)
+        answer, self.answer, self.awaiting = self.answer, None, None
+        self._event("approved" if answer["approve"] else "rejected", key, by=answer["by"], reason=answer["reason"])
+        return answer["approve"]
 
     def _event(self, kind: str, key: str = "", **data) -> None:
         self.events.append({"event": kind, "key": key, "ts": workflow.now().timestamp(), **data})
@@ -94,7 +133,10 @@ class PlaybookRun:
         while True:
             while stop is None and ready and len(running) < max_parallel:
                 _, key = heapq.heappop(ready)
-                gate = await self._activity("playbook.gate", request, key, self.results, self.frames)
+                gate = await self._activity("playbook.gate", request, key, self.results, self.frames, None)
+                if gate["decision"] == "stop":  # a confirmation nobody answered: a person answers it here
+                    approved = await self._ask(key, gate["reason"].removeprefix(NEEDS_CONFIRMATION))
+                    gate = await self._activity("playbook.gate", request, key, self.results, self.frames, approved)
                 self.frames.update(gate["frames"])
                 decision, reason = gate["decision"], gate["reason"]
                 if decision == "skip":

@@ -62,6 +62,13 @@ steps:
     rollback: {uses: shell, with: {script: "echo unflaky >> log"}}
 """
 
+CONFIRM = """
+version: 1
+steps:
+  - {id: first, uses: shell, with: {script: "echo first >> log"}}
+  - {id: switch, needs: [first], confirm: "Switch the default tag?", uses: shell, with: {script: "echo switch >> log"}}
+"""
+
 # name, playbook, extra run arguments, expected exit code, expected log lines
 CASES = [
     ("reverse_order_rollback", _five_steps(fail_at=3), [], 1,
@@ -76,6 +83,7 @@ CASES = [
     ("for_each_serial_keeps_order", FOR_EACH, ["--max-parallel", "8"], 0, ["c", "a", "d", "b", "e", "f"]),
     ("var_injection_is_data", INJECTION, ["--var", "rev=1; touch pwned $(touch pwned) {{ 7*7 }}"], 0,
      ["1; touch pwned $(touch pwned) {{ 7*7 }}"] * 2),
+    ("confirmation_answered_by_yes", CONFIRM, ["--yes"], 0, ["first", "switch"]),
     ("retries_then_rollback", RETRY_THEN_FAIL, [], 1, ["first", "try", "try", "try", "unflaky", "unfirst"]),
 ]
 

@@ -1,0 +1,93 @@
+"""Approvals of a Temporal run: a confirmation waits for `playbook approve/reject RUN STEP --as NAME --reason`,
+and who decided and why are in the workflow's history."""
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+CONFIRM = """
+version: 1
+steps:
+  - {id: first, uses: shell, with: {script: "echo first >> log"}, rollback: {uses: shell, with: {script: "echo unfirst >> log"}}}
+  - {id: switch, needs: [first], confirm: "Switch the default tag?", uses: shell, with: {script: "echo switch >> log"}}
+  - {id: after, needs: [switch], uses: shell, with: {script: "echo after >> log"}}
+"""
+
+
+def _wait_for_line(proc: subprocess.Popen, text: str, timeout: float = 60) -> list[str]:
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"{text!r} not seen in {lines}")
+
+
+def _history(address: str, run_id: str) -> str:
+    """The run's history as the server keeps it (the `temporal` CLI's JSON), its payloads decoded."""
+    cli = str(Path(sys.executable).parent / "temporal")
+    done = subprocess.run([cli, "workflow", "show", "--workflow-id", run_id, "--address", address, "--output", "json"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    decoded: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("data"), str) and "metadata" in value:
+                decoded.append(base64.b64decode(value["data"]).decode("utf-8", "replace"))
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+    walk(json.loads(done.stdout))
+    return "\n".join(decoded)
+
+
+@pytest.mark.parametrize("verb,expected_log,ended", [
+    ("approve", ["first", "switch", "after"], "approved"),
+    ("reject", ["first", "after"], "rejected"),  # as a person answering no: the step is skipped, the run goes on
+])
+def test_decision_waits_for_a_person_and_is_kept_with_who_and_why(project, temporal_server, temporal_worker,
+                                                                   verb, expected_log, ended):
+    project.write("p.yaml", CONFIRM)
+    flags = temporal_worker(project.root, f"q-approve-{uuid.uuid4().hex[:6]}")
+    proc = project.popen("run", "p.yaml", *flags, stdin=subprocess.DEVNULL)
+    try:
+        lines = _wait_for_line(proc, "waits for approval: Switch the default tag?")
+        run_id = lines[0].split()[1]
+        assert project.path("log").read_text().split() == ["first"]
+        wrong = project.run("approve", run_id, "after", "--as", "alice", "--temporal-address", temporal_server)
+        assert wrong.rc == 2 and "step after is not waiting for approval; switch is" in wrong.err
+        answer = project.run(verb, run_id, "switch", "--as", "alice", "--reason", "canary healthy for 1h",
+                             "--temporal-address", temporal_server)
+        assert answer.rc == 0, answer.err
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert f"switch {ended} by alice: canary healthy for 1h" in out
+    assert project.path("log").read_text().split() == expected_log
+    history = _history(temporal_server, run_id)
+    decisions = [d for d in map(_json_or_none, history.splitlines()) if isinstance(d, dict) and "by" in d]
+    # The accepted update's argument, as the approver sent it; the refused one (step "after") left no trace.
+    assert decisions == [{"approve": verb == "approve", "by": "alice", "reason": "canary healthy for 1h",
+                          "step": "switch"}]
+
+
+def _json_or_none(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
