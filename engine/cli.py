@@ -230,8 +230,14 @@ def _journal_options(fn):
 
 @cli.command("runs")
 @_journal_options
-def runs_command(runs_dir: str | None) -> None:
+@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
+              help="temporal: the runs a Temporal server holds.")
+@temporal_connection_options
+def runs_command(runs_dir: str | None, engine: str, **temporal) -> None:
     """List the runs in the journal: status, age, playbook, failed step."""
+    if engine == "temporal":
+        from .temporal.commands import runs_temporal
+        runs_temporal(**temporal)
     from .runs import format_runs, list_runs
     rows = list_runs(_runs_dir(runs_dir))
     click.echo(format_runs(rows) if rows else f"no runs in {_runs_dir(runs_dir)}")
@@ -240,8 +246,15 @@ def runs_command(runs_dir: str | None) -> None:
 @cli.command()
 @click.argument("run_id", metavar="RUN", shell_complete=complete_run_ids)
 @_journal_options
-def show(run_id: str, runs_dir: str | None) -> None:
+@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
+              help="temporal: a run a Temporal server holds (its steps, approvals and Web UI link).")
+@click.option("--temporal-ui", help="Temporal Web UI address, for the run's link [TEMPORAL_UI].")
+@temporal_connection_options
+def show(run_id: str, runs_dir: str | None, engine: str, temporal_ui: str | None, **temporal) -> None:
     """Show one run: inputs, timeline of every event, and each step's status (RUN may be a prefix or `last`)."""
+    if engine == "temporal":
+        from .temporal.commands import show_temporal
+        show_temporal(run_id, temporal_ui, **temporal)
     from .runs import find_run, show_run
     click.echo(show_run(find_run(_runs_dir(runs_dir), run_id)))
 

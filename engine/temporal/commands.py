@@ -28,11 +28,23 @@ def run_on_temporal(conn: Connection, request: RunRequest, run_id: str, task_que
         client = await submit(conn, request, run_id, task_queue)
         click.echo(f"run {run_id} submitted to Temporal at {conn.address} (namespace {conn.namespace}, "
                    f"task queue {task_queue})")
+        from .views import ui_link
+        link = ui_link(os.environ.get("TEMPORAL_UI"), conn.namespace, run_id)
+        if link:
+            click.echo(f"web UI: {link}")
         if detach:
             click.echo(run_id)
             return 0
         return await follow(client, run_id, click.echo)
-    return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    except KeyboardInterrupt:  # the run is the server's: Ctrl-C stops following it, not the run
+        click.echo(f"stopped following run {run_id}; it goes on (playbook show {run_id} --engine temporal)",
+                   err=True)
+        return EXIT_DETACHED
+
+
+EXIT_DETACHED = 130  # as a shell reports Ctrl-C; not a run's exit code
 
 
 def finish(work: Callable[[], int]) -> None:
@@ -122,3 +134,23 @@ def _decision_command(name: str, approve: bool) -> click.Command:
 
 approve_command = _decision_command("approve", True)
 reject_command = _decision_command("reject", False)
+
+
+def runs_temporal(**conn) -> None:
+    """`playbook runs --engine temporal`."""
+    from .views import runs_text
+
+    def work() -> int:
+        click.echo(asyncio.run(runs_text(connection(**conn))))
+        return 0
+    finish(work)
+
+
+def show_temporal(run_id: str, ui: str | None, **conn) -> None:
+    """`playbook show RUN --engine temporal`."""
+    from .views import show_text
+
+    def work() -> int:
+        click.echo(asyncio.run(show_text(connection(**conn), run_id, ui or os.environ.get("TEMPORAL_UI"))))
+        return 0
+    finish(work)

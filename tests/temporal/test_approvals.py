@@ -84,6 +84,16 @@ def test_decision_waits_for_a_person_and_is_kept_with_who_and_why(project, tempo
     # The accepted update's argument, as the approver sent it; the refused one (step "after") left no trace.
     assert decisions == [{"approve": verb == "approve", "by": "alice", "reason": "canary healthy for 1h",
                           "step": "switch"}]
+    shown = project.run("show", run_id, "--engine", "temporal", "--temporal-address", temporal_server,
+                        "--temporal-ui", "http://127.0.0.1:8233")
+    assert shown.rc == 0, shown.err
+    assert f"{ended} switch by alice at " in shown.out and shown.out.rstrip().endswith(": canary healthy for 1h")
+    assert "result: succeeded (exit 0)" in shown.out
+    assert f"web UI: http://127.0.0.1:8233/namespaces/default/workflows/{run_id}" in shown.out
+    switch_status = "succeeded" if verb == "approve" else "skipped"
+    assert f"  {switch_status:<12} switch" in shown.out
+    listed = project.run("runs", "--engine", "temporal", "--temporal-address", temporal_server)
+    assert listed.rc == 0 and any(line.split()[:2] == [run_id, "completed"] for line in listed.out.splitlines())
 
 
 def _json_or_none(text: str):
