@@ -14,6 +14,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from ..verdict import ROLLS_BACK, run_verdict
@@ -24,7 +26,7 @@ NEEDS_CONFIRMATION = "needs confirmation: "  # how the runner's gate words a con
 # whose worker keeps heartbeating forever. A soak of hours fits.
 STEP_LIMIT = timedelta(days=7)
 SHORT_LIMIT = timedelta(minutes=10)
-HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 # A worker lost mid-activity (no heartbeat) hands the step to another worker; a step's failure is data, not an
 # exception, so these retries happen only for lost workers and internal errors.
 WORKER_LOSS = RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1))
@@ -91,8 +93,10 @@ class PlaybookRun:
         self.events.append({"event": kind, "key": key, "ts": workflow.now().timestamp(), **data})
 
     async def _activity(self, name: str, *args, limit: timedelta = SHORT_LIMIT):
-        return await workflow.execute_activity(name, args=list(args), start_to_close_timeout=limit,
-                                               heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=WORKER_LOSS)
+        # A cancelled run waits for its running steps to stop before it undoes them.
+        return await workflow.execute_activity(
+            name, args=list(args), start_to_close_timeout=limit, heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=WORKER_LOSS, cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
 
     @workflow.run
     async def run(self, request: dict) -> dict:
@@ -130,43 +134,59 @@ class PlaybookRun:
             elif stop is None:
                 stop = "failed"
 
-        while True:
-            while stop is None and ready and len(running) < max_parallel:
-                _, key = heapq.heappop(ready)
-                gate = await self._activity("playbook.gate", request, key, self.results, self.frames, None)
-                if gate["decision"] == "stop":  # a confirmation nobody answered: a person answers it here
-                    approved = await self._ask(key, gate["reason"].removeprefix(NEEDS_CONFIRMATION))
-                    gate = await self._activity("playbook.gate", request, key, self.results, self.frames, approved)
-                self.frames.update(gate["frames"])
-                decision, reason = gate["decision"], gate["reason"]
-                if decision == "skip":
-                    self.results[key] = {"key": key, "status": "skipped", "reason": reason, "outcome": None,
-                                         "args": None, "started": None, "ended": None, "attempts": 0,
-                                         "rollback": None, "rollback_message": ""}
-                    self._event("step_skipped", key, reason=reason)
-                    release(key)
-                    continue
-                if decision in ("stop", "interrupted"):
-                    stop = "stopped" if decision == "stop" else "interrupted"
-                    self._event("run_stopped", key, reason=reason)
+        try:
+            while True:
+                while stop is None and ready and len(running) < max_parallel:
+                    _, key = heapq.heappop(ready)
+                    gate = await self._activity("playbook.gate", request, key, self.results, self.frames, None)
+                    if gate["decision"] == "stop":  # a confirmation nobody answered: a person answers it here
+                        approved = await self._ask(key, gate["reason"].removeprefix(NEEDS_CONFIRMATION))
+                        gate = await self._activity("playbook.gate", request, key, self.results, self.frames, approved)
+                    self.frames.update(gate["frames"])
+                    decision, reason = gate["decision"], gate["reason"]
+                    if decision == "skip":
+                        self.results[key] = {"key": key, "status": "skipped", "reason": reason, "outcome": None,
+                                             "args": None, "started": None, "ended": None, "attempts": 0,
+                                             "rollback": None, "rollback_message": ""}
+                        self._event("step_skipped", key, reason=reason)
+                        release(key)
+                        continue
+                    if decision in ("stop", "interrupted"):
+                        stop = "stopped" if decision == "stop" else "interrupted"
+                        self._event("run_stopped", key, reason=reason)
+                        break
+                    self.started.append(key)
+                    self._event("step_started", key, uses=nodes[key].get("uses"))
+                    if decision == "fail":
+                        now = workflow.now().timestamp()
+                        settle(key, {"key": key, "status": "failed", "reason": "", "args": None, "started": now,
+                                     "ended": now, "attempts": 0, "rollback": None, "rollback_message": "",
+                                     "outcome": {"ok": False, "message": reason}})
+                        continue
+                    task = asyncio.ensure_future(self._activity("playbook.step", request, key, dict(self.results),
+                                                                limit=STEP_LIMIT))
+                    running[task] = key
+                if not running:
                     break
-                self.started.append(key)
-                self._event("step_started", key, uses=nodes[key].get("uses"))
-                if decision == "fail":
+                done, _ = await workflow.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: nodes[running[t]]["order"]):  # a fixed order: replays alike
+                    key = running.pop(task)
+                    settle(key, task.result())
+        except asyncio.CancelledError:
+            # Cancelled (`temporal workflow cancel`): as Ctrl-C on a local run, running steps are cancelled and
+            # every started step rolled back.
+            stop = "interrupted"
+            self._event("run_interrupted")
+            for task in running:
+                task.cancel()
+            for task, key in sorted(running.items(), key=lambda item: nodes[item[1]]["order"]):
+                try:
+                    settle(key, await task)
+                except (asyncio.CancelledError, ActivityError):
                     now = workflow.now().timestamp()
                     settle(key, {"key": key, "status": "failed", "reason": "", "args": None, "started": now,
-                                 "ended": now, "attempts": 0, "rollback": None, "rollback_message": "",
-                                 "outcome": {"ok": False, "message": reason}})
-                    continue
-                task = asyncio.ensure_future(self._activity("playbook.step", request, key, dict(self.results),
-                                                            limit=STEP_LIMIT))
-                running[task] = key
-            if not running:
-                break
-            done, _ = await workflow.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
-            for task in sorted(done, key=lambda t: nodes[running[t]]["order"]):  # a fixed order: replays alike
-                key = running.pop(task)
-                settle(key, task.result())
+                                 "ended": now, "attempts": 1, "rollback": None, "rollback_message": "",
+                                 "outcome": {"ok": False, "message": "cancelled", "cancelled": True}})
         for key in nodes:
             if key not in self.results and key not in self.started:
                 self.results[key] = {"key": key, "status": "not_run"}

@@ -33,6 +33,20 @@ def _wait_for_line(proc: subprocess.Popen, text: str, timeout: float = 60) -> li
     raise AssertionError(f"{text!r} not seen in {lines}")
 
 
+def _run_meanwhile(project, flags: list[str], text: str, act) -> tuple[int, str, str]:
+    """Run p.yaml on Temporal; once its progress shows `text`, call `act(run_id)`; (exit code, output, run id)."""
+    proc = project.popen("run", "p.yaml", *flags, stdin=subprocess.DEVNULL)
+    try:
+        lines = _wait_for_line(proc, text)
+        run_id = lines[0].split()[1]
+        act(run_id)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, "".join(lines) + out, run_id
+
+
 def _history(address: str, run_id: str) -> str:
     """The run's history as the server keeps it (the `temporal` CLI's JSON), its payloads decoded."""
     cli = str(Path(sys.executable).parent / "temporal")
@@ -62,21 +76,16 @@ def test_decision_waits_for_a_person_and_is_kept_with_who_and_why(project, tempo
                                                                    verb, expected_log, ended):
     project.write("p.yaml", CONFIRM)
     flags = temporal_worker(project.root, f"q-approve-{uuid.uuid4().hex[:6]}")
-    proc = project.popen("run", "p.yaml", *flags, stdin=subprocess.DEVNULL)
-    try:
-        lines = _wait_for_line(proc, "waits for approval: Switch the default tag?")
-        run_id = lines[0].split()[1]
+
+    def answer(run_id: str) -> None:
         assert project.path("log").read_text().split() == ["first"]
         wrong = project.run("approve", run_id, "after", "--as", "alice", "--temporal-address", temporal_server)
         assert wrong.rc == 2 and "step after is not waiting for approval; switch is" in wrong.err
-        answer = project.run(verb, run_id, "switch", "--as", "alice", "--reason", "canary healthy for 1h",
-                             "--temporal-address", temporal_server)
-        assert answer.rc == 0, answer.err
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out
+        answered = project.run(verb, run_id, "switch", "--as", "alice", "--reason", "canary healthy for 1h",
+                               "--temporal-address", temporal_server)
+        assert answered.rc == 0, answered.err
+    rc, out, run_id = _run_meanwhile(project, flags, "waits for approval: Switch the default tag?", answer)
+    assert rc == 0, out
     assert f"switch {ended} by alice: canary healthy for 1h" in out
     assert project.path("log").read_text().split() == expected_log
     history = _history(temporal_server, run_id)
@@ -101,3 +110,27 @@ def _json_or_none(text: str):
         return json.loads(text)
     except ValueError:
         return None
+
+
+SLOW = """
+version: 1
+steps:
+  - {id: first, uses: shell, with: {script: "echo first >> log"}, rollback: {uses: shell, with: {script: "echo unfirst >> log"}}}
+  - {id: slow, needs: [first], uses: shell, with: {script: "echo slow >> log; sleep 60; echo never >> log"},
+     rollback: {uses: shell, with: {script: "echo unslow >> log"}}}
+"""
+
+
+def test_cancelling_the_workflow_interrupts_the_run_and_rolls_back_as_ctrl_c_does(project, temporal_server,
+                                                                                   temporal_worker):
+    project.write("p.yaml", SLOW)
+    flags = temporal_worker(project.root, f"q-cancel-{uuid.uuid4().hex[:6]}")
+
+    def cancel(run_id: str) -> None:
+        cli = str(Path(sys.executable).parent / "temporal")
+        done = subprocess.run([cli, "workflow", "cancel", "--workflow-id", run_id, "--address", temporal_server],
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+    rc, out, _ = _run_meanwhile(project, flags, "▶ slow", cancel)
+    assert rc == 130, out
+    assert project.path("log").read_text().split() == ["first", "slow", "unslow", "unfirst"]
