@@ -78,11 +78,13 @@ def temporal_worker(temporal_server):
     returns the `run` flags that reach it. Workers are stopped after the test."""
     procs: list[subprocess.Popen] = []
 
-    def start(cwd: Path, queue: str) -> list[str]:
+    def start(cwd: Path, queue: str, env: dict | None = None) -> list[str]:
         flags = ["--temporal-address", temporal_server, "--task-queue", queue]
         procs.append(subprocess.Popen([sys.executable, "-m", "engine.cli", "worker", *flags], cwd=cwd,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+                                      env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, start_new_session=True))
         return ["--engine", "temporal", *flags]
+    start.procs = procs
     yield start
     for proc in procs:
         if proc.poll() is None:

@@ -1,0 +1,81 @@
+"""A worker lost mid-step (its process group SIGKILLed, as when its machine dies): the run goes on with another
+worker of the same queue; finished steps are not run again, the interrupted one runs again from its start."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+PLAYBOOK = """
+version: 1
+steps:
+  - {id: s1, uses: shell, with: {script: 'echo "s1 $WORKER" >> log'}}
+  - {id: s2, needs: [s1], uses: shell, with: {script: 'echo "s2-start $WORKER" >> log; sleep 4; echo "s2-end $WORKER" >> log'}}
+  - {id: s3, needs: [s2], uses: shell, with: {script: 'echo "s3 $WORKER" >> log'}}
+"""
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (steps run their children in sessions of their own), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            ppid = int(stat.rpartition(")")[2].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _machine_dies(pid: int) -> None:
+    """SIGKILL a worker and everything it started, at once, as when its machine goes away."""
+    victims = [pid, *_descendants(pid)]
+    for victim in victims:
+        try:
+            os.kill(victim, signal.SIGSTOP)  # frozen first: nothing may write after the "death"
+        except ProcessLookupError:
+            pass
+    for victim in victims:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _lines(project) -> list[str]:
+    path = project.path("log")
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_a_step_lost_with_its_worker_is_finished_by_another_worker(project, temporal_worker):
+    project.write("p.yaml", PLAYBOOK)
+    queue = f"q-loss-{uuid.uuid4().hex[:6]}"
+    flags = temporal_worker(project.root, queue, env={"WORKER": "A"})
+    temporal_worker(project.root, queue, env={"WORKER": "B"})
+    workers = dict(zip("AB", temporal_worker.procs))
+    proc = project.popen("run", "p.yaml", *flags, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("s2-start") for line in _lines(project)):
+            assert time.monotonic() < deadline, _lines(project)
+            time.sleep(0.1)
+        holder = next(line for line in _lines(project) if line.startswith("s2-start")).split()[1]
+        _machine_dies(workers[holder].pid)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    other = "B" if holder == "A" else "A"
+    assert proc.returncode == 0, out + err
+    log = _lines(project)
+    assert log[1:] == [f"s2-start {holder}", f"s2-start {other}", f"s2-end {other}", f"s3 {other}"], log
+    assert len([line for line in log if line.startswith("s1 ")]) == 1  # done before the loss: not run again
