@@ -15,6 +15,7 @@ import yaml
 from jsonschema import Draft7Validator
 
 from engine import docgen
+from engine.runs import run_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 EDITOR_SCHEMA = ROOT / "schemas" / "playbook.draft-07.schema.json"
@@ -66,7 +67,7 @@ def shell_env(tmp_path):
     for _ in range(2):
         subprocess.run(["playbook", "run", "p.yaml"], cwd=tmp_path, env=env, check=True, capture_output=True,
                        timeout=60)
-    ids = sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir())
+    ids = run_ids(tmp_path / "runs")  # oldest first by recorded start (two runs may share a second)
     return env, tmp_path, ids
 
 
