@@ -161,6 +161,12 @@ def test_second_ctrl_c_on_a_terminal_asks_before_abandoning_the_rollback(project
         _read_until(leader, "── 1/2 done · 1 running", seen)
         proc.send_signal(signal.SIGINT)
         _read_until(leader, "⟲ prepare rollback", seen)
+        # The rollback line is printed as the undo starts; wait for its process to be running (it writes
+        # undo.pid after 'undoing'), or under load the abandon can land before the undo did anything.
+        deadline = time.monotonic() + 30
+        while not project.path("undo.pid").exists():
+            assert time.monotonic() < deadline, "the undo never started"
+            time.sleep(0.01)
         proc.send_signal(signal.SIGINT)
         _read_until(leader, "Abandon the rollback? What is left stays for `playbook rollback", seen)
         os.write(leader, f"{answer}\n".encode())
