@@ -63,6 +63,7 @@ class Runner:
         self.rollback = Rollback(prepared, self.invoker, self.results, emit=self.emit, scope_for=self.scope_for)
         # Arguments rendered when a step starts (for its description), used by its first attempt.
         self._first_args: dict[str, dict] = {}
+        self._render_started: dict[str, float] = {}  # when the first attempt's rendering began
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -152,17 +153,21 @@ class Runner:
         delay = spec.delay
         while True:
             result.attempts += 1
+            # The step's timeout covers rendering its arguments: the first attempt's clock started when
+            # `_describe` began rendering them for the step_started event.
+            attempt_started = self._render_started.pop(node.key, None) or time.time()
+            deadline = attempt_started + spec.timeout if spec.timeout else None
+            if until_deadline is not None:
+                deadline = min(deadline or until_deadline, until_deadline)
             try:
                 args = self._first_args.pop(node.key, None)
                 if args is None:
-                    args = self.invoker.render_args(plugin, spec.args, scope)
+                    with renderer.budget(deadline):
+                        args = self.invoker.render_args(plugin, spec.args, scope)
                 result.args = args
             except PlaybookError as err:
                 outcome = Outcome(ok=False, message=str(err).replace("\n", "; "))
             else:
-                deadline = time.time() + spec.timeout if spec.timeout else None
-                if until_deadline is not None:
-                    deadline = min(deadline or until_deadline, until_deadline)
                 ctx = self.invoker.context(node.key, scope, timeout=spec.timeout, cancel=self.cancel,
                                            deadline=deadline)
                 outcome = self.invoker.run(plugin, args, ctx)
@@ -216,9 +221,11 @@ class Runner:
     def _describe(self, node: Node) -> tuple[str, float | None]:
         """What the step will do, one line, and how long it will take when known (a soak), for its
         `step_started` event; renders the first attempt's arguments."""
+        started = self._render_started[node.key] = time.time()
         try:
             plugin = self.prepared.plugins.get(node.spec.uses or "")
-            args = self.invoker.render_args(plugin, node.spec.args, self.scope_for(node))
+            with self.prepared.renderer.budget(started + node.spec.timeout if node.spec.timeout else None):
+                args = self.invoker.render_args(plugin, node.spec.args, self.scope_for(node))
             self._first_args[node.key] = args
             expected = self.invoker.expected_duration(plugin, args, node.key)
             return self.mask(self.invoker.describe(plugin, args, node.key)), expected

@@ -72,6 +72,25 @@ def test_a_step_whose_template_busts_the_budget_fails_instead_of_succeeding(proj
     assert not project.path("out.txt").exists()
 
 
+def test_a_steps_timeout_covers_rendering_its_arguments(project, runs_env):
+    project.write("p.yaml", """
+        version: 1
+        steps:
+          - id: slow
+            uses: shell
+            timeout: 1s
+            with: {script: "echo {% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}done > out.txt"}
+        """)
+    started = time.monotonic()
+    r = project.run("run", "p.yaml", "--yes", timeout=120)
+    elapsed = time.monotonic() - started
+    assert r.rc == 1, r.out + r.err
+    assert "✘ slow failed" in r.out and "out of time" in r.out, r.out
+    assert not project.path("out.txt").exists()
+    # Two renders (the description, then the attempt) share one clock: a 1 s budget, not 2 x the 10 s default.
+    assert elapsed < 9, elapsed
+
+
 def test_validate_reads_at_most_the_size_limit_of_dev_zero(project):
     r = project.run("validate", "/dev/zero", timeout=60)
     assert r.rc == 2 and r.err.startswith("error: /dev/zero: more than the ") and "Traceback" not in r.err, r.err
