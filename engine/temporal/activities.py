@@ -8,6 +8,7 @@ import threading
 from typing import Any, Callable
 
 from temporalio import activity
+from temporalio.client import Client
 
 from .host import RunHost, RunRequest
 
@@ -17,8 +18,15 @@ HEARTBEAT_EVERY = 2.0  # the SDK sends at most one per 80% of the workflow's hea
 class Activities:
     """One worker's activities; prepared plans are kept per run (a worker serves many runs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, client: Client) -> None:
+        self._client = client
         self._hosts: dict[str, RunHost] = {}
+
+    async def _state(self) -> dict:
+        """The run's step results as its workflow holds them now. Asked by a query, which the history does not
+        keep: sending them as every activity's input made a 100-step run's history grow past the server's
+        limit (each activity's input holds every earlier step's output)."""
+        return await self._client.get_workflow_handle(activity.info().workflow_id).query("results")
 
     def _host(self, request: dict) -> RunHost:
         run = activity.info().workflow_id
@@ -47,16 +55,20 @@ class Activities:
         return await self._beating(lambda cancel: self._host(request).plan())
 
     @activity.defn(name="playbook.gate")
-    async def gate(self, request: dict, key: str, results: dict, frames: dict, answer: bool | None = None) -> dict:
+    async def gate(self, request: dict, key: str, frames: dict, answer: bool | None = None) -> dict:
+        results = (await self._state())["results"]
         return await self._beating(lambda cancel: self._host(request).gate(key, results, frames, answer))
 
     @activity.defn(name="playbook.step")
-    async def step(self, request: dict, key: str, results: dict) -> dict:
+    async def step(self, request: dict, key: str) -> dict:
+        results = (await self._state())["results"]
         return await self._beating(lambda cancel: self._host(request).execute(key, results, cancel))
 
     @activity.defn(name="playbook.undo")
-    async def undo(self, request: dict, key: str, results: dict, started: list) -> dict:
-        return await self._beating(lambda cancel: self._host(request).undo(key, results, started, cancel))
+    async def undo(self, request: dict, key: str) -> dict:
+        state = await self._state()
+        return await self._beating(lambda cancel: self._host(request).undo(key, state["results"], state["started"],
+                                                                           cancel))
 
     def all(self) -> list:
         return [self.plan, self.gate, self.step, self.undo]

@@ -80,7 +80,7 @@ def worker_command(task_queue: str, **conn) -> None:
 
     async def serve() -> None:
         client = await connection(**conn).connect()
-        worker = Worker(client, task_queue=task_queue, workflows=[PlaybookRun], activities=Activities().all(),
+        worker = Worker(client, task_queue=task_queue, workflows=[PlaybookRun], activities=Activities(client).all(),
                         max_concurrent_activities=64)
         click.echo(f"worker: serving task queue {task_queue} in namespace {client.namespace}", err=True)
         await worker.run()

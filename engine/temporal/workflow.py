@@ -4,7 +4,8 @@ continue_on_error) and on failure undoes every started step in reverse start ord
 
 Deterministic by construction: every decision that needs the playbook (guards, templates, a step's retries,
 `until` and timeout, a compensation) is made by an activity with the local runner's code and comes back as
-data recorded in the history; this module only orders them.
+data recorded in the history; this module only orders them. Activities read the step results so far through
+the `results` query (not kept in the history, which would otherwise grow with the square of the steps).
 """
 from __future__ import annotations
 
@@ -138,10 +139,10 @@ class PlaybookRun:
             while True:
                 while stop is None and ready and len(running) < max_parallel:
                     _, key = heapq.heappop(ready)
-                    gate = await self._activity("playbook.gate", request, key, self.results, self.frames, None)
+                    gate = await self._activity("playbook.gate", request, key, self.frames, None)
                     if gate["decision"] == "stop":  # a confirmation nobody answered: a person answers it here
                         approved = await self._ask(key, gate["reason"].removeprefix(NEEDS_CONFIRMATION))
-                        gate = await self._activity("playbook.gate", request, key, self.results, self.frames, approved)
+                        gate = await self._activity("playbook.gate", request, key, self.frames, approved)
                     self.frames.update(gate["frames"])
                     decision, reason = gate["decision"], gate["reason"]
                     if decision == "skip":
@@ -163,8 +164,7 @@ class PlaybookRun:
                                      "ended": now, "attempts": 0, "rollback": None, "rollback_message": "",
                                      "outcome": {"ok": False, "message": reason}})
                         continue
-                    task = asyncio.ensure_future(self._activity("playbook.step", request, key, dict(self.results),
-                                                                limit=STEP_LIMIT))
+                    task = asyncio.ensure_future(self._activity("playbook.step", request, key, limit=STEP_LIMIT))
                     running[task] = key
                 if not running:
                     break
@@ -195,8 +195,7 @@ class PlaybookRun:
         if stop in ROLLS_BACK and not request.get("no_rollback"):
             self._event("rollback_begun", steps=len(self.started))
             for key in reversed(self.started):
-                undo = await self._activity("playbook.undo", request, key, self.results, self.started,
-                                            limit=STEP_LIMIT)
+                undo = await self._activity("playbook.undo", request, key, limit=STEP_LIMIT)
                 self.results[key] = undo["result"]
                 if undo["rolled_back"]:
                     rolled.append(key)
