@@ -134,3 +134,26 @@ def test_cancelling_the_workflow_interrupts_the_run_and_rolls_back_as_ctrl_c_doe
     rc, out, _ = _run_meanwhile(project, flags, "▶ slow", cancel)
     assert rc == 130, out
     assert project.path("log").read_text().split() == ["first", "slow", "unslow", "unfirst"]
+
+
+def test_detach_returns_the_run_id_at_once_and_the_run_goes_on(project, temporal_server, temporal_worker):
+    project.write("p.yaml", SLOW.replace("sleep 60; echo never", "sleep 2; echo done"))
+    flags = temporal_worker(project.root, f"q-detach-{uuid.uuid4().hex[:6]}")
+    started = time.monotonic()
+    detached = project.run("run", "p.yaml", *flags, "--detach")
+    assert detached.rc == 0, detached.err
+    assert time.monotonic() - started < 15
+    run_id = detached.out.split()[-1]
+    assert detached.out.startswith(f"run {run_id} submitted to Temporal")
+    deadline = time.monotonic() + 60
+    while "done" not in (project.path("log").read_text() if project.path("log").exists() else ""):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    shown = project.run("show", run_id, "--engine", "temporal", "--temporal-address", temporal_server)
+    for _ in range(50):
+        if "result: succeeded (exit 0)" in shown.out:
+            break
+        time.sleep(0.2)
+        shown = project.run("show", run_id, "--engine", "temporal", "--temporal-address", temporal_server)
+    assert "result: succeeded (exit 0)" in shown.out, shown.out + shown.err
+    assert project.path("log").read_text().split() == ["first", "slow", "done"]

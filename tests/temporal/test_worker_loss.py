@@ -17,6 +17,26 @@ steps:
 """
 
 
+FAILING = """
+version: 1
+steps:
+  - id: s1
+    uses: shell
+    with: {script: 'echo "s1 $WORKER" >> log'}
+    rollback: {uses: shell, with: {script: 'echo "undo s1 $WORKER" >> log'}}
+  - id: s2
+    needs: [s1]
+    uses: shell
+    with: {script: 'echo "s2-start $WORKER" >> log; sleep 4; echo "s2-end $WORKER" >> log'}
+    rollback: {uses: shell, with: {script: 'echo "undo s2 $WORKER" >> log'}}
+  - id: s3
+    needs: [s2]
+    uses: shell
+    with: {script: 'echo "s3 $WORKER" >> log; exit 1'}
+    rollback: {uses: shell, with: {script: 'echo "undo s3 $WORKER" >> log'}}
+"""
+
+
 def _descendants(pid: int) -> list[int]:
     """Every process below `pid` (steps run their children in sessions of their own), from /proc."""
     children: dict[int, list[int]] = {}
@@ -56,8 +76,8 @@ def _lines(project) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_a_step_lost_with_its_worker_is_finished_by_another_worker(project, temporal_worker):
-    project.write("p.yaml", PLAYBOOK)
+def _lose_the_worker_of_s2(project, temporal_worker) -> tuple[int, str, str]:
+    """Run p.yaml with workers A and B; kill the one that starts s2, mid-step. (exit code, output, holder)."""
     queue = f"q-loss-{uuid.uuid4().hex[:6]}"
     flags = temporal_worker(project.root, queue, env={"WORKER": "A"})
     temporal_worker(project.root, queue, env={"WORKER": "B"})
@@ -66,7 +86,7 @@ def test_a_step_lost_with_its_worker_is_finished_by_another_worker(project, temp
     try:
         deadline = time.monotonic() + 60
         while not any(line.startswith("s2-start") for line in _lines(project)):
-            assert time.monotonic() < deadline, _lines(project)
+            assert time.monotonic() < deadline and proc.poll() is None, (_lines(project), proc.poll())
             time.sleep(0.1)
         holder = next(line for line in _lines(project) if line.startswith("s2-start")).split()[1]
         _machine_dies(workers[holder].pid)
@@ -74,8 +94,23 @@ def test_a_step_lost_with_its_worker_is_finished_by_another_worker(project, temp
     finally:
         if proc.poll() is None:
             proc.kill()
+    return proc.returncode, out + err, holder
+
+
+def test_a_step_lost_with_its_worker_is_finished_by_another_worker(project, temporal_worker):
+    project.write("p.yaml", PLAYBOOK)
+    rc, out, holder = _lose_the_worker_of_s2(project, temporal_worker)
     other = "B" if holder == "A" else "A"
-    assert proc.returncode == 0, out + err
+    assert rc == 0, out
     log = _lines(project)
     assert log[1:] == [f"s2-start {holder}", f"s2-start {other}", f"s2-end {other}", f"s3 {other}"], log
     assert len([line for line in log if line.startswith("s1 ")]) == 1  # done before the loss: not run again
+
+
+def test_a_failure_after_the_loss_rolls_back_every_started_step_in_reverse_order(project, temporal_worker):
+    project.write("p.yaml", FAILING)
+    rc, out, holder = _lose_the_worker_of_s2(project, temporal_worker)
+    other = "B" if holder == "A" else "A"
+    assert rc == 1, out
+    assert _lines(project)[1:] == [f"s2-start {holder}", f"s2-start {other}", f"s2-end {other}", f"s3 {other}",
+                                   f"undo s3 {other}", f"undo s2 {other}", f"undo s1 {other}"], _lines(project)
