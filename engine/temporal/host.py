@@ -47,6 +47,7 @@ def result_data(result: StepResult) -> dict:
 
 def result_from(data: dict) -> StepResult:
     data = dict(data)
+    data.pop("shown", None)
     outcome = data.pop("outcome", None)
     data["status"] = StepStatus(data["status"])
     result = StepResult(**data)
@@ -121,7 +122,10 @@ class RunHost:
         node = self.prepared.plan.nodes[key]
         runner.results[key].started = time.time()
         result = runner._run_guarded(node)  # noqa: SLF001 — the local runner's step loop, shared
-        return result_data(result)
+        data = result_data(result)
+        # What progress prints, with secrets masked as a local run's events are; the result itself stays data.
+        data["shown"] = runner.mask(result.outcome.message if result.outcome else "")
+        return data
 
     def undo(self, key: str, results: dict[str, dict], started: list[str], cancel: threading.Event) -> dict:
         """The step's compensation through the runner's Rollback; {'rolled_back': bool, 'failed': bool, ...}."""

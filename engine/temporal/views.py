@@ -63,7 +63,7 @@ async def show_text(conn: Connection, run_id: str, ui: str | None) -> str:
     lines.append(f"playbook: {state['playbook']}")
     for key, result in state["results"].items():
         outcome = result.get("outcome") or {}
-        message = outcome.get("message") or result.get("reason") or ""
+        message = result.get("shown", outcome.get("message")) or result.get("reason") or ""  # "shown" is masked
         rollback = f"; rollback {result['rollback']}" if result.get("rollback") else ""
         lines.append(f"  {result['status']:<12} {key}" + (f": {message}" if message else "") + rollback)
     if state.get("awaiting"):

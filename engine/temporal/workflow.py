@@ -122,13 +122,12 @@ class PlaybookRun:
         def settle(key: str, result: dict) -> None:
             nonlocal stop
             self.results[key] = result
-            outcome = result.get("outcome") or {}
+            message = result.get("shown", (result.get("outcome") or {}).get("message", ""))
             if result["status"] == "succeeded":
-                self._event("step_succeeded", key, message=outcome.get("message", ""),
-                            attempts=result.get("attempts"))
+                self._event("step_succeeded", key, message=message, attempts=result.get("attempts"))
                 release(key)
                 return
-            self._event("step_failed", key, message=outcome.get("message", ""), attempts=result.get("attempts"))
+            self._event("step_failed", key, message=message, attempts=result.get("attempts"))
             failed.append(key)
             if nodes[key]["continue_on_error"]:
                 release(key)

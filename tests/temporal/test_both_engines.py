@@ -107,3 +107,18 @@ def test_same_result_under_both_engines(tmp_path, temporal_worker, name, playboo
     on_temporal = _run(temporal_dir, playbook, args, flags)
     assert local == (rc, log, False)
     assert on_temporal == local
+
+
+def test_a_secret_in_a_failed_step_message_is_masked_in_temporal_progress(tmp_path, temporal_worker):
+    project = Project(tmp_path)
+    project.write("p.yaml", """
+        version: 1
+        inputs: {token: {type: string, secret: true}}
+        steps:
+          - {id: use, uses: command, with: {args: [sh, -c, 'echo "bad token $1" >&2; exit 1', sh, "{{ token }}"]}}
+    """)
+    flags = temporal_worker(tmp_path, f"q-secret-{uuid.uuid4().hex[:6]}")
+    result = project.run("run", "p.yaml", "--var", "token=s3cr3t-value", *flags, timeout=120)
+    assert result.rc == 1, result.out + result.err
+    assert "✗ use: exit code 1: bad token ***" in result.out
+    assert "s3cr3t-value" not in result.out + result.err
