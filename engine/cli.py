@@ -44,20 +44,10 @@ class _Group(click.Group):
         return command
 
 
-def _parse_vars(pairs: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, str]]:
-    from .inputs import parse_var
-    values, raw = {}, {}
-    for pair in pairs:
-        key, value = parse_var(pair)
-        values[key] = value
-        raw[key] = pair.partition("=")[2]
-    return values, raw
-
-
 def _prepare(file: str, var: tuple[str, ...], vars_file: tuple[str, ...], options, out_dir: Path | None = None):
-    from .inputs import read_vars_files
+    from .inputs import parse_vars, read_vars_files
     from .prepare import prepare
-    cli_vars, cli_raw = _parse_vars(var)
+    cli_vars, cli_raw = parse_vars(var)
     return prepare(file, cli_vars=cli_vars, cli_raw=cli_raw, file_vars=read_vars_files(vars_file), options=options,
                    out_dir=out_dir)
 
@@ -275,7 +265,8 @@ def resume(run_id: str, var: tuple, yes: bool, max_parallel: int | None, no_roll
     """Continue a failed, interrupted or killed run: keep what succeeded, re-check guards, run the rest."""
     from .api import RunOptions
     from .runs import Attempt, Presentation, find_run, resume_run
-    cli_vars, cli_raw = _parse_vars(var)
+    from .inputs import parse_vars
+    cli_vars, cli_raw = parse_vars(var)
     options = RunOptions(context=context, kubeconfig=kubeconfig, interactive=sys.stdin.isatty(), assume_yes=yes)
     attempt = Attempt(max_parallel=max_parallel or 0, no_rollback=no_rollback, confirm=_confirm_fn(yes))
     code = resume_run(_runs_dir(runs_dir), run_id, cli_vars=cli_vars, cli_raw=cli_raw, options=options,
@@ -298,7 +289,8 @@ def rollback(run_id: str, var: tuple, yes: bool, context: str | None, kubeconfig
     """Undo a run (finished, failed, interrupted or killed): each compensation not yet done, newest first."""
     from .api import RunOptions
     from .runs import Presentation, find_run, rollback_run
-    cli_vars, cli_raw = _parse_vars(var)
+    from .inputs import parse_vars
+    cli_vars, cli_raw = parse_vars(var)
     options = RunOptions(context=context, kubeconfig=kubeconfig, interactive=sys.stdin.isatty(), assume_yes=yes)
     code = rollback_run(_runs_dir(runs_dir), run_id, cli_vars=cli_vars, cli_raw=cli_raw, options=options,
                         yes=yes, present=Presentation(output=output, quiet=not verbose))
@@ -317,7 +309,8 @@ def validate(file: str, var: tuple, vars_file: tuple) -> None:
     from .inputs import read_vars_files
     from .validation import validate_file
     from .reporter import plural
-    cli_vars, cli_raw = _parse_vars(var)
+    from .inputs import parse_vars
+    cli_vars, cli_raw = parse_vars(var)
     found = validate_file(file, cli_vars=cli_vars, cli_raw=cli_raw, file_vars=read_vars_files(vars_file),
                           options=RunOptions(dry_run=True))
     if found.problems:

@@ -37,6 +37,16 @@ def parse_var(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def parse_vars(pairs: tuple[str, ...] | list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each `--var KEY=VALUE`: the parsed values, and the text as typed (string inputs keep it)."""
+    values, raw = {}, {}
+    for pair in pairs:
+        key, value = parse_var(pair)
+        values[key] = value
+        raw[key] = pair.partition("=")[2]
+    return values, raw
+
+
 @dataclass
 class ResolvedInputs:
     """Input values after merging and checking, and the names of those to mask."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..cli import _confirm_fn as _confirm
-from ..cli import _parse_vars as _vars
+from ..inputs import parse_vars as _vars
 from . import commands as cmds
 from .commands import FleetRequest
 

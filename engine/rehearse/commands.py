@@ -70,7 +70,7 @@ def rehearse_command(file: str, source: str, vars_file: tuple, var: tuple, out_d
     """
     from pathlib import Path
 
-    from ..cli import _parse_vars
+    from ..inputs import parse_vars
     from ..errors import UsageError
     from ..inputs import read_vars_files
     from .rehearsal import RehearsalOptions, default_out_dir, rehearse
@@ -78,7 +78,7 @@ def rehearse_command(file: str, source: str, vars_file: tuple, var: tuple, out_d
     if context or kubeconfig:
         raise UsageError("rehearse never talks to a live cluster: drop --context/--kubeconfig "
                          "(take a snapshot with `playbook snapshot --context ...` and pass it with --snapshot)")
-    values, raw = _parse_vars(var)
+    values, raw = parse_vars(var)
     out = Path(out_dir) if out_dir else default_out_dir()
     click.echo(f"rehearse: copying {source} into the emulator; the live cluster is not contacted", err=True)
     urls = sorted(k for k, v in values.items() if isinstance(v, str) and v.startswith(("http://", "https://")))

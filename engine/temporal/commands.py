@@ -99,11 +99,11 @@ def run_temporal(file: str, var: tuple, vars_file: tuple, options, run_id: str, 
     same file and inputs. Exits with the run's exit code."""
     import dataclasses
 
-    from ..cli import _parse_vars
+    from ..inputs import parse_vars
     from ..errors import UsageError
     if detach and options.env:
         raise UsageError("--detach cannot keep --emulate's emulator alive; follow the run instead")
-    cli_vars, cli_raw = _parse_vars(var)
+    cli_vars, cli_raw = parse_vars(var)
     request = RunRequest(file=str(Path(file).resolve()), cli_vars=cli_vars, cli_raw=cli_raw,
                          vars_files=[str(Path(f).resolve()) for f in vars_file],
                          options=dataclasses.asdict(options), max_parallel=max_parallel, no_rollback=no_rollback)
