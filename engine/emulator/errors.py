@@ -77,8 +77,8 @@ def forbidden_terminating(rt: ResourceType, name: str, namespace: str) -> ApiErr
 
 
 def no_such_path() -> ApiError:
-    """404 for a URL the server does not serve (not a missing object)."""
-    return ApiError(404, "NotFound", "the server could not find the requested resource")
+    """404 for a URL the server does not serve (not a missing object); its details are empty, not absent."""
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
 
 def unsupported_media_type(accepted: list[str]) -> ApiError:

@@ -137,6 +137,9 @@ def test_status_error_body_is_byte_identical_to_the_api_servers(emu):
                     b'"kind":"configmaps"},"code":404}\n')
     status, body = raw(emu, "GET", "/apis/apps/v1/namespaces/apps/deployments/nope")
     assert body.endswith(b'"details":{"name":"nope","group":"apps","kind":"deployments"},"code":404}\n')
+    status, body = raw(emu, "GET", "/apis/apps/v1/namespaces/apps/nothings")
+    assert body == (b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server '
+                    b'could not find the requested resource","reason":"NotFound","details":{},"code":404}\n')
 
 
 def test_invalid_status_keeps_the_api_servers_key_order(emu):
