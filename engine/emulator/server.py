@@ -61,12 +61,21 @@ def _manager(request: web.Request) -> str:
     return request.headers.get("User-Agent", "").split("/", 1)[0][:128]
 
 
-def _cross_site(request: web.Request) -> bool:
-    """A browser page on another origin driving the API (real clients send neither Origin nor Sec-Fetch-Site)."""
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _cross_site(request: web.Request, bound: str) -> bool:
+    """A browser page driving the API: from another origin (real clients send neither Origin nor
+    Sec-Fetch-Site), or through a name rebound to this address (its Host is not the address we listen on)."""
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         return True
     origin = request.headers.get("Origin")
-    return origin is not None and urlsplit(origin).netloc != request.host
+    if origin is not None and urlsplit(origin).netloc != request.host:
+        return True
+    bound_host = urlsplit(f"//{bound}").hostname or ""
+    if bound_host in ("", "0.0.0.0", "::"):
+        return False
+    return (urlsplit(f"//{request.host}").hostname or "") not in _LOOPBACK | {bound_host}
 
 
 class Server:
@@ -102,8 +111,9 @@ class Server:
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         try:
-            if _cross_site(request):
-                raise ApiError(403, "Forbidden", "the emulator refuses requests a web page of another origin makes")
+            if _cross_site(request, self.address):
+                raise ApiError(403, "Forbidden", "the emulator refuses requests a web page makes (from another origin, "
+                               "or through a name rebound to its address)")
             return await self._route(request)
         except ApiError as exc:
             return _error(exc)

@@ -305,6 +305,8 @@ BAD_REQUESTS = [
      {"Content-Type": "application/json", "Origin": "http://evil.example"}, 403, "Forbidden", "another origin"),
     ("a browser's cross-site fetch", "GET", CM, None, {"Sec-Fetch-Site": "cross-site"}, 403, "Forbidden",
      "another origin"),
+    ("a page on a name rebound to the emulator's address", "GET", CM, None, {"Host": "rebound.example"}, 403,
+     "Forbidden", "another origin"),
     ("a YAML alias bomb", "POST", CM, BOMB, {"Content-Type": "application/yaml"}, 400, "BadRequest",
      "excessive aliasing"),
     ("JSON nested far too deep", "POST", CM, b'{"metadata":{"name":"deep"},"data":' + b"[" * 5000 + b"]" * 5000
