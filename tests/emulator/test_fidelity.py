@@ -251,7 +251,7 @@ def test_a_protobuf_delete_options_body_is_read(emu):
 
 # -- lesser commands ----------------------------------------------------------------------------------------
 def test_logs_previous_of_a_container_that_never_restarted_is_a_400(emu):
-    pod = json.loads(kubectl(emu, None, "get", "pods", "-n", "apps", "-o", "json").stdout)["items"][0]
+    pod = json.loads(kubectl(emu, None, "get", "pods", "-n", "apps", "-l", "app=web", "-o", "json").stdout)["items"][0]
     proc = kubectl(emu, None, "logs", "-n", "apps", pod["metadata"]["name"], "-c", "istio-proxy", "--previous",
                    check=False)
     assert proc.returncode == 1
@@ -439,7 +439,9 @@ def test_managed_fields_key_list_items_and_removed_containers_go(emu):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_exec_answers_every_kubectl_version_over_spdy_or_websocket(emu, version):
     """kubectl before 1.30 upgrades to SPDY/3.1, later ones to WebSocket."""
-    pod = json.loads(kubectl(emu, None, "get", "pods", "-n", "apps", "-o", "json").stdout)["items"][0]
+    # A pod of the cluster's own `web` deployment: other tests here roll out deployments of their own in
+    # `apps`, whose pods may be replaced between the listing and the exec.
+    pod = json.loads(kubectl(emu, None, "get", "pods", "-n", "apps", "-l", "app=web", "-o", "json").stdout)["items"][0]
     name = pod["metadata"]["name"]
     assert kubectl(emu, version, "exec", "-n", "apps", name, "-c", "istio-proxy", "--", "echo", "hello",
                    "there").stdout == "hello there\n"
