@@ -95,7 +95,10 @@ def crd_definitions(crd: dict) -> dict[str, dict]:
 
 
 def _v2_compatible(schema: Any) -> Any:
-    """OpenAPI v2 cannot say what structural v3 schemas can: drop it, as the API server does for CRDs."""
+    """OpenAPI v2 cannot say what structural v3 schemas can: drop it, as the API server does for CRDs.
+
+    kubectl's v2 validator takes listed properties as all there are, so where a v3 schema keeps unknown
+    fields (or is nullable) the API server lists no properties nor items (ToStructuralOpenAPIV2)."""
     if isinstance(schema, list):
         return [_v2_compatible(s) for s in schema]
     if not isinstance(schema, dict):
@@ -104,7 +107,21 @@ def _v2_compatible(schema: Any) -> Any:
            if k not in ("nullable", "oneOf", "anyOf", "not", "x-kubernetes-validations")}
     if out.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
+    if schema.get("nullable"):
+        for k in ("type", "items", "properties"):
+            out.pop(k, None)
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        out.pop("items", None)
+        out.pop("properties", None)
     return out
+
+
+def _v2_crd_kind(schema: dict) -> dict:
+    """A custom kind's v2 schema: one that keeps unknown fields at its root is published as a bare object (not
+    even apiVersion, kind and metadata: kubectl would refuse every other field, e.g. of a v1 List's item)."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return {"type": "object", "x-kubernetes-group-version-kind": schema["x-kubernetes-group-version-kind"]}
+    return _v2_compatible(schema)
 
 
 def _refs(obj: Any, acc: set[str]) -> None:
@@ -147,9 +164,11 @@ class Schemas:
         self.registry = registry
         self.definitions: dict[str, dict] = dict(builtin_definitions())
         self.by_gvk: dict[tuple[str, str, str], str] = dict(builtin_gvk_index())
+        self.custom: set[str] = set()
         for crd in crds:
             for name, schema in crd_definitions(crd).items():
                 self.definitions[name] = schema
+                self.custom.add(name)
                 for gvk in gvk_of(schema):
                     self.by_gvk[gvk] = name
 
@@ -242,7 +261,8 @@ class Schemas:
                 item = paths.setdefault(path, {"parameters": _path_params(path)})
                 item[method] = _v2_operation(o)
         return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths,
-                "definitions": {n: _v2_compatible(d) for n, d in sorted(self.definitions.items())},
+                "definitions": {n: _v2_crd_kind(d) if n in self.custom else _v2_compatible(d)
+                                for n, d in sorted(self.definitions.items())},
                 "securityDefinitions": {"BearerToken": {"description": "Bearer Token authentication",
                                                         "in": "header", "name": "authorization",
                                                         "type": "apiKey"}},
