@@ -16,12 +16,16 @@ from .api import LOOKUP_GROUP, RunOptions
 from .errors import TemplateError
 from .istio_views import Named, namespace_view, pod_view, revision_views
 from .kube import lazy_kube
+from .render import Placeholder
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
 RENDERER_NAMES = frozenset({"template_file", "template"})
 CLUSTER_LOOKUPS = ("pods", "namespaces", "k8s_get", "revisions") + tuple(sorted(lookups_workloads.HELPER_NAMES))
+# The built-in look-ups that ask the cluster (the others are arithmetic): `validate` plans them as placeholders.
+CLUSTER_BOUND = frozenset({"pods", "namespaces", "k8s_get", "revisions", "workloads_to_move", "planned_moves",
+                           "disruption_blockers", "rollout_restarted", "rollout_restart_refs", "pod_to_evict"})
 
 
 def cluster_lookups(options: RunOptions) -> dict[str, Callable[..., Any]]:
@@ -77,17 +81,22 @@ class Lookups:
         """Whether templates may call `name` (the entry points are read only for a name not built in)."""
         return name in RENDERER_NAMES or name in CLUSTER_LOOKUPS or name in self._points
 
-    def for_run(self, options: RunOptions) -> Mapping[str, Callable[..., Any]]:
-        """The look-up functions of one run (the renderer adds `template` and `template_file`)."""
-        return _RunLookups(self, options)
+    def for_run(self, options: RunOptions, *, cluster: bool = True) -> Mapping[str, Callable[..., Any]]:
+        """The look-up functions of one run (the renderer adds `template` and `template_file`).
+
+        With `cluster=False` (validate) the built-in look-ups that ask the cluster give placeholders: what they
+        return is known only at run time, and checking a file should neither need a cluster nor load its client."""
+        return _RunLookups(self, options, cluster)
 
 
 class _RunLookups(Mapping):
     """One run's look-ups: the built-in ones at once, the plugins' ones on the first name not built in."""
 
-    def __init__(self, lookups: Lookups, options: RunOptions) -> None:
+    def __init__(self, lookups: Lookups, options: RunOptions, cluster: bool = True) -> None:
         self._lookups, self._options = lookups, options
         self._functions = {**cluster_lookups(options), **lookups_workloads.template_helpers(options)}
+        if not cluster:
+            self._functions.update({name: _at_run_time(name) for name in CLUSTER_BOUND})
         self._complete = False
 
     def _all(self) -> dict[str, Callable[..., Any]]:
@@ -113,6 +122,12 @@ class _RunLookups(Mapping):
 
     def __bool__(self) -> bool:  # never empty (the built-in look-ups), and `helpers or {}` must not scan
         return True
+
+
+def _at_run_time(name: str) -> Callable[..., Placeholder]:
+    def lookup(*args: Any, **kwargs: Any) -> Placeholder:
+        return Placeholder(name)(*args, **kwargs)  # prints as `<planned_moves('1-20-0', ...)>`
+    return lookup
 
 
 def _loaded(name: str, point: EntryPoint, options: RunOptions) -> Callable[..., Any]:

@@ -54,7 +54,7 @@ def validate_file(path: str | Path, *, cli_vars: dict[str, Any], cli_raw: dict[s
         values = {**inputs.values, **{n: Placeholder(n) for n in result.lacking}}
         inputs = ResolvedInputs(values=values, secrets={n for n, s in playbook.inputs.items() if s.secret},
                                 undeclared=inputs.undeclared)
-    helpers = lookups.for_run(options)
+    helpers = lookups.for_run(options, cluster=False)  # a for_each over a cluster look-up: one placeholder copy
     values = inputs.values if inputs is not None else {n: Placeholder(n) for n in playbook.inputs}
 
     def scope_for(locals: dict) -> Scope:

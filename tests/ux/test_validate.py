@@ -115,3 +115,72 @@ def test_without_a_required_input_the_other_problems_are_still_found(project):
     assert result.rc == 2
     assert "needs unknown step 'instal'" in result.err and "no step 'instal' (did you mean 'install'?)" in result.err
     assert "input 'rev' is required" not in result.err
+
+
+CLUSTER_LOOP = """
+    version: 1
+    inputs: {rev: {type: string, default: 1-20-0}}
+    steps:
+      - id: move
+        for_each: "{{ planned_moves(rev) | selectattr('move', 'eq', 'rollout-restart') | list }}"
+        steps:
+          - {id: restart, uses: echo, with: {msg: "restart {{ item.ref }}"}}
+      - id: batches
+        for_each: "{{ paced(['a', 'b', 'c'], 1, 10) }}"
+        steps:
+          - {id: go, uses: echo, with: {msg: "{{ item.namespaces | join(',') }}"}}
+"""
+
+
+@pytest.fixture
+def counting_cluster(tmp_path):
+    """A kubeconfig whose API server is a loopback socket that counts the connections made to it."""
+    import socket
+    import threading
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    seen = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except (socket.timeout, OSError):
+                continue
+            seen.append(1)
+            conn.close()
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{server.getsockname()[1]}'}}}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n")
+    yield kubeconfig, seen
+    stop.set()
+    thread.join(timeout=5)
+    server.close()
+
+
+def test_validate_plans_a_loop_over_a_cluster_look_up_as_one_placeholder_copy_without_asking_the_cluster(
+        project, counting_cluster):
+    """What a cluster look-up returns is known only at run time: validate neither connects nor loads the
+    client; a look-up that only computes (`paced`) is still expanded."""
+    kubeconfig, seen = counting_cluster
+    project.write("p.yaml", CLUSTER_LOOP)
+    result = project.run("validate", "p.yaml", env={"KUBECONFIG": str(kubeconfig)})
+    assert result.rc == 0, result.err
+    assert "valid — 4 steps" in result.out  # one placeholder copy of `move`, three batches
+    assert seen == []
+    planned = project.run("run", "p.yaml", "--dry-run", "--kubeconfig", str(kubeconfig))
+    assert planned.rc == 0, planned.err
+    assert seen, "the dry run plans against the cluster (the socket counts connections)"
+
+
+def test_validate_still_finds_a_mistake_inside_a_loop_over_a_cluster_look_up(project):
+    project.write("p.yaml", CLUSTER_LOOP.replace("restart {{ item.ref }}", "restart {{ item.ref }} {{ revv }}"))
+    result = project.run("validate", "p.yaml")
+    assert result.rc == 2
+    assert "step 'restart': with.msg uses 'revv', which is not an input, var or helper (did you mean 'rev'?)" \
+        in result.err, result.err
