@@ -49,16 +49,6 @@ def validate(data, custom_formats={}, name_prefix=None):
             data_one_of_count1 += 1
         except (JsonSchemaValueException, JsonSchemaValuesException):
             pass
-    if data_one_of_count1 < 2:
-        try:
-            data_is_dict = isinstance(data, dict)
-            if data_is_dict:
-                data__missing_keys = set(['undo_apply']) - data.keys()
-                if data__missing_keys:
-                    raise JsonSchemaValueException('' + (name_prefix or 'data') + ' must contain ' + (str(sorted(data__missing_keys)) + ' properties'), value=data, name='' + (name_prefix or 'data') + '', rule='required')
-            data_one_of_count1 += 1
-        except (JsonSchemaValueException, JsonSchemaValuesException):
-            pass
     if data_one_of_count1 != 1:
         raise JsonSchemaValueException('' + (name_prefix or 'data') + ' must be valid exactly by one definition' + (' (' + str(data_one_of_count1) + ' matches found)'), value=data, name='' + (name_prefix or 'data') + '', rule='oneOf')
     data_is_dict = isinstance(data, dict)
@@ -157,32 +147,6 @@ def validate(data, custom_formats={}, name_prefix=None):
                     pass
             if data__delete_one_of_count3 != 1:
                 raise JsonSchemaValueException('' + (name_prefix or 'data') + '.delete must be valid exactly by one definition' + (' (' + str(data__delete_one_of_count3) + ' matches found)'), value=data__delete, name='' + (name_prefix or 'data') + '.delete', rule='oneOf')
-        if 'undo_apply' in data_keys:
-            data_keys.remove('undo_apply')
-            data__undoapply = data['undo_apply']
-            if not isinstance(data__undoapply, dict):
-                raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply must be object', value=data__undoapply, name='' + (name_prefix or 'data') + '.undo_apply', rule='type')
-            data__undoapply_is_dict = isinstance(data__undoapply, dict)
-            if data__undoapply_is_dict:
-                data__undoapply_keys = set(data__undoapply.keys())
-                if 'delete' in data__undoapply_keys:
-                    data__undoapply_keys.remove('delete')
-                    data__undoapply__delete = data__undoapply['delete']
-                    if not isinstance(data__undoapply__delete, (list, tuple)):
-                        raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.delete must be array', value=data__undoapply__delete, name='' + (name_prefix or 'data') + '.undo_apply.delete', rule='type')
-                    data__undoapply__delete_is_list = isinstance(data__undoapply__delete, (list, tuple))
-                    if data__undoapply__delete_is_list:
-                        data__undoapply__delete_len = len(data__undoapply__delete)
-                        for data__undoapply__delete_x, data__undoapply__delete_item in enumerate(data__undoapply__delete):
-                            if not isinstance(data__undoapply__delete_item, dict):
-                                raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.delete[{data__undoapply__delete_x}]'.format(**locals()) + ' must be object', value=data__undoapply__delete_item, name='' + (name_prefix or 'data') + '.undo_apply.delete[{data__undoapply__delete_x}]'.format(**locals()) + '', rule='type')
-                if 'restore' in data__undoapply_keys:
-                    data__undoapply_keys.remove('restore')
-                    data__undoapply__restore = data__undoapply['restore']
-                    if not isinstance(data__undoapply__restore, (str, NoneType)):
-                        raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.restore must be string or null', value=data__undoapply__restore, name='' + (name_prefix or 'data') + '.undo_apply.restore', rule='type')
-                if data__undoapply_keys:
-                    raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply must not contain ' + str(data__undoapply_keys) + ' properties', value=data__undoapply, name='' + (name_prefix or 'data') + '.undo_apply', rule='additionalProperties')
         if 'namespace' in data_keys:
             data_keys.remove('namespace')
             data__namespace = data['namespace']

@@ -50,16 +50,6 @@ def validate(data, custom_formats={}, name_prefix=None):
             data_one_of_count1 += 1
         except (JsonSchemaValueException, JsonSchemaValuesException):
             pass
-    if data_one_of_count1 < 2:
-        try:
-            data_is_dict = isinstance(data, dict)
-            if data_is_dict:
-                data__missing_keys = set(['undo_apply']) - data.keys()
-                if data__missing_keys:
-                    raise JsonSchemaValueException('' + (name_prefix or 'data') + ' must contain ' + (str(sorted(data__missing_keys)) + ' properties'), value=data, name='' + (name_prefix or 'data') + '', rule='required')
-            data_one_of_count1 += 1
-        except (JsonSchemaValueException, JsonSchemaValuesException):
-            pass
     if data_one_of_count1 != 1:
         raise JsonSchemaValueException('' + (name_prefix or 'data') + ' must be valid exactly by one definition' + (' (' + str(data_one_of_count1) + ' matches found)'), value=data, name='' + (name_prefix or 'data') + '', rule='oneOf')
     data_is_dict = isinstance(data, dict)
@@ -230,195 +220,97 @@ def validate(data, custom_formats={}, name_prefix=None):
                     pass
             if not data__delete_any_of_count6:
                 raise JsonSchemaValueException('' + (name_prefix or 'data') + '.delete cannot be validated by any definition', value=data__delete, name='' + (name_prefix or 'data') + '.delete', rule='anyOf')
-        if 'undo_apply' in data_keys:
-            data_keys.remove('undo_apply')
-            data__undoapply = data['undo_apply']
-            data__undoapply_any_of_count8 = 0
-            if not data__undoapply_any_of_count8:
-                try:
-                    if not isinstance(data__undoapply, dict):
-                        raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply must be object', value=data__undoapply, name='' + (name_prefix or 'data') + '.undo_apply', rule='type')
-                    data__undoapply_is_dict = isinstance(data__undoapply, dict)
-                    if data__undoapply_is_dict:
-                        data__undoapply_keys = set(data__undoapply.keys())
-                        if 'delete' in data__undoapply_keys:
-                            data__undoapply_keys.remove('delete')
-                            data__undoapply__delete = data__undoapply['delete']
-                            data__undoapply__delete_any_of_count9 = 0
-                            if not data__undoapply__delete_any_of_count9:
-                                try:
-                                    if not isinstance(data__undoapply__delete, (list, tuple)):
-                                        raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.delete must be array', value=data__undoapply__delete, name='' + (name_prefix or 'data') + '.undo_apply.delete', rule='type')
-                                    data__undoapply__delete_is_list = isinstance(data__undoapply__delete, (list, tuple))
-                                    if data__undoapply__delete_is_list:
-                                        data__undoapply__delete_len = len(data__undoapply__delete)
-                                        for data__undoapply__delete_x, data__undoapply__delete_item in enumerate(data__undoapply__delete):
-                                            data__undoapply__delete_item_any_of_count10 = 0
-                                            if not data__undoapply__delete_item_any_of_count10:
-                                                try:
-                                                    if not isinstance(data__undoapply__delete_item, dict):
-                                                        raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.delete[{data__undoapply__delete_x}]'.format(**locals()) + ' must be object', value=data__undoapply__delete_item, name='' + (name_prefix or 'data') + '.undo_apply.delete[{data__undoapply__delete_x}]'.format(**locals()) + '', rule='type')
-                                                    data__undoapply__delete_item_any_of_count10 += 1
-                                                except (JsonSchemaValueException, JsonSchemaValuesException):
-                                                    pass
-                                            if not data__undoapply__delete_item_any_of_count10:
-                                                try:
-                                                    if not isinstance(data__undoapply__delete_item, str):
-                                                        raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.delete[{data__undoapply__delete_x}]'.format(**locals()) + ' must be string', value=data__undoapply__delete_item, name='' + (name_prefix or 'data') + '.undo_apply.delete[{data__undoapply__delete_x}]'.format(**locals()) + '', rule='type')
-                                                    if isinstance(data__undoapply__delete_item, str):
-                                                        if not REGEX_PATTERNS['\\{\\{|\\{%'].search(data__undoapply__delete_item):
-                                                            raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.delete[{data__undoapply__delete_x}]'.format(**locals()) + ' must match pattern \\{\\{|\\{%', value=data__undoapply__delete_item, name='' + (name_prefix or 'data') + '.undo_apply.delete[{data__undoapply__delete_x}]'.format(**locals()) + '', rule='pattern')
-                                                    data__undoapply__delete_item_any_of_count10 += 1
-                                                except (JsonSchemaValueException, JsonSchemaValuesException):
-                                                    pass
-                                            if not data__undoapply__delete_item_any_of_count10:
-                                                raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.delete[{data__undoapply__delete_x}]'.format(**locals()) + ' cannot be validated by any definition', value=data__undoapply__delete_item, name='' + (name_prefix or 'data') + '.undo_apply.delete[{data__undoapply__delete_x}]'.format(**locals()) + '', rule='anyOf')
-                                    data__undoapply__delete_any_of_count9 += 1
-                                except (JsonSchemaValueException, JsonSchemaValuesException):
-                                    pass
-                            if not data__undoapply__delete_any_of_count9:
-                                try:
-                                    if not isinstance(data__undoapply__delete, str):
-                                        raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.delete must be string', value=data__undoapply__delete, name='' + (name_prefix or 'data') + '.undo_apply.delete', rule='type')
-                                    if isinstance(data__undoapply__delete, str):
-                                        if not REGEX_PATTERNS['\\{\\{|\\{%'].search(data__undoapply__delete):
-                                            raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.delete must match pattern \\{\\{|\\{%', value=data__undoapply__delete, name='' + (name_prefix or 'data') + '.undo_apply.delete', rule='pattern')
-                                    data__undoapply__delete_any_of_count9 += 1
-                                except (JsonSchemaValueException, JsonSchemaValuesException):
-                                    pass
-                            if not data__undoapply__delete_any_of_count9:
-                                raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.delete cannot be validated by any definition', value=data__undoapply__delete, name='' + (name_prefix or 'data') + '.undo_apply.delete', rule='anyOf')
-                        if 'restore' in data__undoapply_keys:
-                            data__undoapply_keys.remove('restore')
-                            data__undoapply__restore = data__undoapply['restore']
-                            data__undoapply__restore_any_of_count11 = 0
-                            if not data__undoapply__restore_any_of_count11:
-                                try:
-                                    if not isinstance(data__undoapply__restore, (str, NoneType)):
-                                        raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.restore must be string or null', value=data__undoapply__restore, name='' + (name_prefix or 'data') + '.undo_apply.restore', rule='type')
-                                    data__undoapply__restore_any_of_count11 += 1
-                                except (JsonSchemaValueException, JsonSchemaValuesException):
-                                    pass
-                            if not data__undoapply__restore_any_of_count11:
-                                try:
-                                    if not isinstance(data__undoapply__restore, str):
-                                        raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.restore must be string', value=data__undoapply__restore, name='' + (name_prefix or 'data') + '.undo_apply.restore', rule='type')
-                                    if isinstance(data__undoapply__restore, str):
-                                        if not REGEX_PATTERNS['\\{\\{|\\{%'].search(data__undoapply__restore):
-                                            raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.restore must match pattern \\{\\{|\\{%', value=data__undoapply__restore, name='' + (name_prefix or 'data') + '.undo_apply.restore', rule='pattern')
-                                    data__undoapply__restore_any_of_count11 += 1
-                                except (JsonSchemaValueException, JsonSchemaValuesException):
-                                    pass
-                            if not data__undoapply__restore_any_of_count11:
-                                raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply.restore cannot be validated by any definition', value=data__undoapply__restore, name='' + (name_prefix or 'data') + '.undo_apply.restore', rule='anyOf')
-                        if data__undoapply_keys:
-                            raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply must not contain ' + str(data__undoapply_keys) + ' properties', value=data__undoapply, name='' + (name_prefix or 'data') + '.undo_apply', rule='additionalProperties')
-                    data__undoapply_any_of_count8 += 1
-                except (JsonSchemaValueException, JsonSchemaValuesException):
-                    pass
-            if not data__undoapply_any_of_count8:
-                try:
-                    if not isinstance(data__undoapply, str):
-                        raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply must be string', value=data__undoapply, name='' + (name_prefix or 'data') + '.undo_apply', rule='type')
-                    if isinstance(data__undoapply, str):
-                        if not REGEX_PATTERNS['\\{\\{|\\{%'].search(data__undoapply):
-                            raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply must match pattern \\{\\{|\\{%', value=data__undoapply, name='' + (name_prefix or 'data') + '.undo_apply', rule='pattern')
-                    data__undoapply_any_of_count8 += 1
-                except (JsonSchemaValueException, JsonSchemaValuesException):
-                    pass
-            if not data__undoapply_any_of_count8:
-                raise JsonSchemaValueException('' + (name_prefix or 'data') + '.undo_apply cannot be validated by any definition', value=data__undoapply, name='' + (name_prefix or 'data') + '.undo_apply', rule='anyOf')
         if 'namespace' in data_keys:
             data_keys.remove('namespace')
             data__namespace = data['namespace']
-            data__namespace_any_of_count12 = 0
-            if not data__namespace_any_of_count12:
+            data__namespace_any_of_count8 = 0
+            if not data__namespace_any_of_count8:
                 try:
                     if not isinstance(data__namespace, str):
                         raise JsonSchemaValueException('' + (name_prefix or 'data') + '.namespace must be string', value=data__namespace, name='' + (name_prefix or 'data') + '.namespace', rule='type')
-                    data__namespace_any_of_count12 += 1
+                    data__namespace_any_of_count8 += 1
                 except (JsonSchemaValueException, JsonSchemaValuesException):
                     pass
-            if not data__namespace_any_of_count12:
+            if not data__namespace_any_of_count8:
                 try:
                     if not isinstance(data__namespace, str):
                         raise JsonSchemaValueException('' + (name_prefix or 'data') + '.namespace must be string', value=data__namespace, name='' + (name_prefix or 'data') + '.namespace', rule='type')
                     if isinstance(data__namespace, str):
                         if not REGEX_PATTERNS['\\{\\{|\\{%'].search(data__namespace):
                             raise JsonSchemaValueException('' + (name_prefix or 'data') + '.namespace must match pattern \\{\\{|\\{%', value=data__namespace, name='' + (name_prefix or 'data') + '.namespace', rule='pattern')
-                    data__namespace_any_of_count12 += 1
+                    data__namespace_any_of_count8 += 1
                 except (JsonSchemaValueException, JsonSchemaValuesException):
                     pass
-            if not data__namespace_any_of_count12:
+            if not data__namespace_any_of_count8:
                 raise JsonSchemaValueException('' + (name_prefix or 'data') + '.namespace cannot be validated by any definition', value=data__namespace, name='' + (name_prefix or 'data') + '.namespace', rule='anyOf')
         if 'server_side' in data_keys:
             data_keys.remove('server_side')
             data__serverside = data['server_side']
-            data__serverside_any_of_count13 = 0
-            if not data__serverside_any_of_count13:
+            data__serverside_any_of_count9 = 0
+            if not data__serverside_any_of_count9:
                 try:
                     if not isinstance(data__serverside, bool):
                         raise JsonSchemaValueException('' + (name_prefix or 'data') + '.server_side must be boolean', value=data__serverside, name='' + (name_prefix or 'data') + '.server_side', rule='type')
-                    data__serverside_any_of_count13 += 1
+                    data__serverside_any_of_count9 += 1
                 except (JsonSchemaValueException, JsonSchemaValuesException):
                     pass
-            if not data__serverside_any_of_count13:
+            if not data__serverside_any_of_count9:
                 try:
                     if not isinstance(data__serverside, str):
                         raise JsonSchemaValueException('' + (name_prefix or 'data') + '.server_side must be string', value=data__serverside, name='' + (name_prefix or 'data') + '.server_side', rule='type')
                     if isinstance(data__serverside, str):
                         if not REGEX_PATTERNS['\\{\\{|\\{%'].search(data__serverside):
                             raise JsonSchemaValueException('' + (name_prefix or 'data') + '.server_side must match pattern \\{\\{|\\{%', value=data__serverside, name='' + (name_prefix or 'data') + '.server_side', rule='pattern')
-                    data__serverside_any_of_count13 += 1
+                    data__serverside_any_of_count9 += 1
                 except (JsonSchemaValueException, JsonSchemaValuesException):
                     pass
-            if not data__serverside_any_of_count13:
+            if not data__serverside_any_of_count9:
                 raise JsonSchemaValueException('' + (name_prefix or 'data') + '.server_side cannot be validated by any definition', value=data__serverside, name='' + (name_prefix or 'data') + '.server_side', rule='anyOf')
         if 'context' in data_keys:
             data_keys.remove('context')
             data__context = data['context']
-            data__context_any_of_count14 = 0
-            if not data__context_any_of_count14:
+            data__context_any_of_count10 = 0
+            if not data__context_any_of_count10:
                 try:
                     if not isinstance(data__context, str):
                         raise JsonSchemaValueException('' + (name_prefix or 'data') + '.context must be string', value=data__context, name='' + (name_prefix or 'data') + '.context', rule='type')
-                    data__context_any_of_count14 += 1
+                    data__context_any_of_count10 += 1
                 except (JsonSchemaValueException, JsonSchemaValuesException):
                     pass
-            if not data__context_any_of_count14:
+            if not data__context_any_of_count10:
                 try:
                     if not isinstance(data__context, str):
                         raise JsonSchemaValueException('' + (name_prefix or 'data') + '.context must be string', value=data__context, name='' + (name_prefix or 'data') + '.context', rule='type')
                     if isinstance(data__context, str):
                         if not REGEX_PATTERNS['\\{\\{|\\{%'].search(data__context):
                             raise JsonSchemaValueException('' + (name_prefix or 'data') + '.context must match pattern \\{\\{|\\{%', value=data__context, name='' + (name_prefix or 'data') + '.context', rule='pattern')
-                    data__context_any_of_count14 += 1
+                    data__context_any_of_count10 += 1
                 except (JsonSchemaValueException, JsonSchemaValuesException):
                     pass
-            if not data__context_any_of_count14:
+            if not data__context_any_of_count10:
                 raise JsonSchemaValueException('' + (name_prefix or 'data') + '.context cannot be validated by any definition', value=data__context, name='' + (name_prefix or 'data') + '.context', rule='anyOf')
         if 'kubeconfig' in data_keys:
             data_keys.remove('kubeconfig')
             data__kubeconfig = data['kubeconfig']
-            data__kubeconfig_any_of_count15 = 0
-            if not data__kubeconfig_any_of_count15:
+            data__kubeconfig_any_of_count11 = 0
+            if not data__kubeconfig_any_of_count11:
                 try:
                     if not isinstance(data__kubeconfig, str):
                         raise JsonSchemaValueException('' + (name_prefix or 'data') + '.kubeconfig must be string', value=data__kubeconfig, name='' + (name_prefix or 'data') + '.kubeconfig', rule='type')
-                    data__kubeconfig_any_of_count15 += 1
+                    data__kubeconfig_any_of_count11 += 1
                 except (JsonSchemaValueException, JsonSchemaValuesException):
                     pass
-            if not data__kubeconfig_any_of_count15:
+            if not data__kubeconfig_any_of_count11:
                 try:
                     if not isinstance(data__kubeconfig, str):
                         raise JsonSchemaValueException('' + (name_prefix or 'data') + '.kubeconfig must be string', value=data__kubeconfig, name='' + (name_prefix or 'data') + '.kubeconfig', rule='type')
                     if isinstance(data__kubeconfig, str):
                         if not REGEX_PATTERNS['\\{\\{|\\{%'].search(data__kubeconfig):
                             raise JsonSchemaValueException('' + (name_prefix or 'data') + '.kubeconfig must match pattern \\{\\{|\\{%', value=data__kubeconfig, name='' + (name_prefix or 'data') + '.kubeconfig', rule='pattern')
-                    data__kubeconfig_any_of_count15 += 1
+                    data__kubeconfig_any_of_count11 += 1
                 except (JsonSchemaValueException, JsonSchemaValuesException):
                     pass
-            if not data__kubeconfig_any_of_count15:
+            if not data__kubeconfig_any_of_count11:
                 raise JsonSchemaValueException('' + (name_prefix or 'data') + '.kubeconfig cannot be validated by any definition', value=data__kubeconfig, name='' + (name_prefix or 'data') + '.kubeconfig', rule='anyOf')
         if data_keys:
             raise JsonSchemaValueException('' + (name_prefix or 'data') + ' must not contain ' + str(data_keys) + ' properties', value=data, name='' + (name_prefix or 'data') + '', rule='additionalProperties')

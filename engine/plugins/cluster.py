@@ -174,13 +174,18 @@ class ClusterTool(StepPlugin):
         except (PlaybookError, RuntimeError, OSError, ValueError) as err:
             # Without a known undo the step must not change anything; anything else is a bug (traceback kept).
             return Outcome(ok=False, message=f"cannot record the state to undo before changing it: {err}")
-        argv, inv = self.argv(args, ctx.options)
+        outcome = self.run_invocation(args, self.invocation(args, ctx.options), ctx, form=form)
+        outcome.outputs = {**before, **outcome.outputs}
+        return outcome
+
+    def run_invocation(self, args: dict, inv: Invocation, ctx: StepContext, *, form: str) -> Outcome:
+        """Run the tool once with the step's connection flags; `form` is recorded in the outputs."""
+        argv = [self.program(ctx.options), *self.connection(args, ctx.options), *inv.args]
         done = ctx.run(argv, stdin=inv.stdin)
         outcome = Outcome.from_process(done)
         outcome.argv = [ctx.mask(a) for a in mask_argv(list(done.argv))]
         if done.not_found:
             outcome.message = (f"'{argv[0]}' not found (set {self.env_override} or put {self.tool} on PATH)")
-        outcome.outputs.update(before)
         outcome.outputs["form"] = form
         return outcome
 

@@ -1,7 +1,9 @@
 """`kubectl`: arguments passed through, or `apply`/`delete` of manifests with a natural rollback.
 
 Before `apply` changes anything it asks the cluster which of the objects exist and saves them under the run
-directory; its rollback deletes what it created and re-applies what it changed, as it was.
+directory; its rollback deletes what it created and re-applies what it changed, as it was. That undo is the
+plugin's `undo` hook reading what `before` saved (`outputs.undo.undo_apply` in the journal): it is not a form
+a playbook can write.
 """
 from __future__ import annotations
 
@@ -94,7 +96,7 @@ class KubectlPlugin(ClusterTool):
     name = "kubectl"
     tool = "kubectl"
     env_override = "PLAYBOOK_KUBECTL"
-    forms = ("args", "apply", "delete", "undo_apply")
+    forms = ("args", "apply", "delete")
     summary = ("Run kubectl: {args: [...]} passed through, or {apply: MANIFEST} / {delete: MANIFEST or [kind/name]} "
                "with a natural rollback; context/kubeconfig per step.")
     schema = {
@@ -107,10 +109,6 @@ class KubectlPlugin(ClusterTool):
                                                  "stdin; rollback deletes what it created, restores what it changed."},
             "delete": {**MANIFEST, "description": "Objects to delete (a manifest, or [kind/name, ...]); "
                                                   "rollback re-applies them as they were."},
-            "undo_apply": {"type": "object", "additionalProperties": False,
-                           "properties": {"delete": {"type": "array", "items": {"type": "object"}},
-                                          "restore": {"type": ["string", "null"]}},
-                           "description": "What apply's natural rollback runs: delete objects, re-apply a saved file."},
             "namespace": {"type": "string", "description": "-n for apply/delete (objects without a namespace)."},
             "server_side": {"type": "boolean", "description": "apply with --server-side."},
             **CONNECTION_SCHEMA,
@@ -143,12 +141,6 @@ class KubectlPlugin(ClusterTool):
             objs = [ref_of(o) for o in manifest_objects(value)]
             return Invocation(["delete", "-f", "-", *self._ns(args), "--ignore-not-found"], stdin=dump(objs),
                               note=_plural_note(objs))
-        if form == "undo_apply":
-            undo = args["undo_apply"]
-            if undo.get("delete"):
-                return Invocation(["delete", "-f", "-", *self._ns(args), "--ignore-not-found"],
-                                  stdin=dump(undo["delete"]), note=_plural_note(undo["delete"]))
-            return Invocation(["apply", "-f", str(undo["restore"]), *self._ns(args)])
         return super().invocation(args, options)
 
     def describe(self, args: dict, options: RunOptions) -> str:
@@ -156,13 +148,6 @@ class KubectlPlugin(ClusterTool):
         if options.dry_run and options.server_dry_run and self.form(args) == "apply" \
                 and not is_placeholder(args["apply"]):
             line += "\n" + self.server_check(args, options)
-        if self.form(args) == "undo_apply":
-            undo = args["undo_apply"]
-            if undo.get("delete") and undo.get("restore"):
-                line += "; then " + shell_line(mask_argv([self.program(options), *self.connection(args, options),
-                                                          "apply", "-f", str(undo["restore"]), *self._ns(args)]))
-            elif not undo.get("delete") and not undo.get("restore"):
-                line = "nothing to undo"
         return line
 
     def plan_undo(self, args: dict, options: RunOptions) -> str | None:
@@ -225,17 +210,39 @@ class KubectlPlugin(ClusterTool):
             outputs["undo"] = undo
         return outputs
 
-    def run(self, args: dict, ctx: StepContext) -> Outcome:
-        if self.form(args) != "undo_apply":
-            return super().run(args, ctx)
-        undo = args["undo_apply"]
+    # -- the natural undo of apply and delete ----------------------------------------------------------
+
+    def _undo_calls(self, undo: dict) -> list[Invocation]:
+        """What undoes an apply, from what `before` saved (data, never rendered): delete what it created, then
+        re-apply the saved state of what it changed."""
+        saved = undo.get("undo_apply") or {}
+        calls = []
+        if saved.get("delete"):
+            calls.append(Invocation(["delete", "-f", "-", *self._ns(undo), "--ignore-not-found"],
+                                    stdin=dump(saved["delete"]), note=_plural_note(saved["delete"])))
+        if saved.get("restore"):
+            calls.append(Invocation(["apply", "-f", str(saved["restore"]), *self._ns(undo)]))
+        return calls
+
+    def describe_undo(self, args: dict, done: Outcome | None, options: RunOptions) -> str | None:
+        if done is None:
+            return self.plan_undo(args, options)
+        undo = self.undo_args(args, done)
+        if undo is None:
+            return None
+        lines = []
+        for inv in self._undo_calls(undo):
+            line = shell_line(mask_argv([self.program(options), *self.connection(undo, options), *inv.args]))
+            lines.append(line + (f"  <<< {inv.note}" if inv.stdin is not None else ""))
+        return "; then ".join(lines) or "nothing to undo"
+
+    def undo(self, args: dict, done: Outcome, ctx: StepContext) -> Outcome:
+        undo = self.undo_args(args, done)
         outcome = Outcome(ok=True, message="nothing to undo")
-        if undo.get("delete"):
-            outcome = super().run({**args, "undo_apply": {"delete": undo["delete"]}}, ctx)
+        for inv in self._undo_calls(undo or {}):
+            outcome = self.run_invocation(undo, inv, ctx, form="undo_apply")
             if not outcome.ok:
-                return outcome
-        if undo.get("restore"):
-            outcome = super().run({**args, "undo_apply": {"restore": undo["restore"]}}, ctx)
+                break
         return outcome
 
     def server_check(self, args: dict, options: RunOptions) -> str:

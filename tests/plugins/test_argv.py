@@ -118,9 +118,9 @@ def test_credentials_in_argv_are_masked(argv, shown):
 
 
 @pytest.mark.parametrize("plugin,args,message", [
-    (KUBECTL, {}, "give one of args, apply, delete, undo_apply"),
+    (KUBECTL, {}, "give one of args, apply, delete"),
     (KUBECTL, {"args": ["get"], "apply": {"kind": "A", "metadata": {"name": "a"}}},
-     "give only one of args, apply, delete, undo_apply (got args and apply)"),
+     "give only one of args, apply, delete (got args and apply)"),
     (ISTIOCTL, {"install": {"revision": "a"}, "uninstall": {"revision": "a"}},
      "give only one of args, install, uninstall, tag_set, tag_remove (got install and uninstall)"),
     (HELM, {}, "give one of args, install, upgrade, uninstall, rollback"),
@@ -146,3 +146,20 @@ def test_values_known_only_at_run_time_are_planned_as_placeholders():
         "$ kubectl apply -f - -n a  <<< <steps.render.stdout>"
     assert ISTIOCTL.describe({"install": {"revision": "r", "file": Placeholder("steps.iop.path")}}, PLAIN) == \
         "$ istioctl install -y --revision r -f '<steps.iop.path>'"
+
+
+SAVED_FRESH = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fresh"}}]
+
+
+@pytest.mark.parametrize("saved,shown", [
+    ({"undo_apply": {"delete": SAVED_FRESH, "restore": "/r/saved/apply.yaml"}, "namespace": "apps"},
+     "$ kubectl --context c1 delete -f - -n apps --ignore-not-found  <<< 1 object: ConfigMap/fresh; "
+     "then $ kubectl --context c1 apply -f /r/saved/apply.yaml -n apps"),
+    ({"undo_apply": {"delete": [], "restore": "/r/saved/apply.yaml"}},
+     "$ kubectl --context c1 apply -f /r/saved/apply.yaml"),
+    ({"undo_apply": {"delete": [], "restore": None}}, "nothing to undo"),
+])
+def test_an_apply_is_undone_by_its_hook_from_what_it_saved_on_the_same_cluster(saved, shown):
+    from engine.api import Outcome
+    done = Outcome(ok=True, outputs={"undo": saved})
+    assert KUBECTL.describe_undo({"apply": "x", "context": "c1"}, done, PLAIN) == shown

@@ -38,7 +38,7 @@ WRONG = [
 ]
 # Forms that are fine one by one but not together, or missing altogether.
 WRONG_COMBINATION = [
-    ("kubectl", {"args": ["get"], "delete": ["ns/a"]}, "give only one of args, apply, delete, undo_apply (got args and delete)"),
+    ("kubectl", {"args": ["get"], "delete": ["ns/a"]}, "give only one of args, apply, delete (got args and delete)"),
     ("helm", {"chart": "x"}, "unknown key 'chart'"),
     ("wait", {"rollout": "deployment/web", "duration": "1s"}, "(got duration and rollout)"),
     ("wait", {"namespace": "apps"}, "give one of duration, rollout, pods, exists, gone, jsonpath, command"),
@@ -94,4 +94,30 @@ def test_validate_exits_2_with_a_located_one_line_error(project):
     assert result.rc == 2
     assert result.err.strip().splitlines()[0].startswith("error: ")
     assert "book.yaml:5: step 'tag': istioctl: with.tag_set: unknown key 'revison'" in result.err
+    assert "Traceback" not in result.err
+
+
+# `undo_apply` was the argument form kubectl's natural rollback ran through; the undo is now the plugin's own
+# hook reading what the apply saved, and a playbook that writes the form is refused, as any unknown key is.
+UNDO_APPLY = [
+    ("alone", "{undo_apply: {delete: [{kind: ConfigMap, metadata: {name: a}}]}}"),
+    ("restore", "{undo_apply: {restore: /tmp/saved.yaml}}"),
+    ("empty", "{undo_apply: {}}"),
+    ("beside apply", "{apply: {kind: ConfigMap, metadata: {name: a}}, undo_apply: {restore: x.yaml}}"),
+]
+
+
+@pytest.mark.parametrize("with_", [w for _, w in UNDO_APPLY], ids=[i for i, _ in UNDO_APPLY])
+def test_kubectl_refuses_the_undo_apply_form_a_playbook_cannot_write(project, with_):
+    project.write("book.yaml", f"""
+        version: 1
+        steps:
+          - id: undo
+            uses: kubectl
+            with: {with_}
+    """)
+    result = project.run("validate", "book.yaml")
+    assert result.rc == 2, result.err
+    assert "book.yaml:5: step 'undo': kubectl: with: unknown key 'undo_apply'" in result.err
+    assert "allowed: args, apply, delete," in result.err
     assert "Traceback" not in result.err
