@@ -67,8 +67,12 @@ class Activities:
     @activity.defn(name="playbook.undo")
     async def undo(self, request: dict, key: str) -> dict:
         state = await self._state()
-        return await self._beating(lambda cancel: self._host(request).undo(key, state["results"], state["started"],
-                                                                           cancel))
+        host = self._host(request)
+        undone = await self._beating(lambda cancel: host.undo(key, state["results"], state["started"], cancel))
+        # The result replaces the step's: what `show` and progress print of it is masked, as a step's is.
+        outcome = undone["result"].get("outcome") or {}
+        undone["result"]["shown"] = host.prepared.inputs.mask(outcome.get("message") or "")
+        return undone
 
     def all(self) -> list:
         return [self.plan, self.gate, self.step, self.undo]

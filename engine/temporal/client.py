@@ -8,6 +8,7 @@ import os
 from typing import Callable
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError
 from temporalio.service import TLSConfig
 
@@ -31,6 +32,16 @@ class Connection:
     tls_key: str | None = None
     tls_ca: str | None = None
     api_key: str | None = None  # Temporal Cloud API key (implies TLS)
+    key_file: str | None = None  # the key the client and workers share to encrypt payloads (codec.py)
+
+    def data_converter(self) -> DataConverter:
+        """The SDK's JSON converter; with a key file, every payload encrypted and failures' messages and stack
+        traces moved into (encrypted) payloads, so nothing of a run is in clear on the server."""
+        if not self.key_file:
+            return DataConverter.default
+        from .codec import EncryptionCodec, read_key
+        return dataclasses.replace(DataConverter.default, payload_codec=EncryptionCodec(read_key(self.key_file)),
+                                   failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
     async def connect(self) -> Client:
         tls: bool | TLSConfig = self.tls or bool(self.api_key)
@@ -39,22 +50,26 @@ class Connection:
                 return open(path, "rb").read() if path else None
             tls = TLSConfig(client_cert=read(self.tls_cert), client_private_key=read(self.tls_key),
                             server_root_ca_cert=read(self.tls_ca))
+        converter = self.data_converter()
         try:
-            return await Client.connect(self.address, namespace=self.namespace, tls=tls, api_key=self.api_key)
+            return await Client.connect(self.address, namespace=self.namespace, tls=tls, api_key=self.api_key,
+                                        data_converter=converter)
         except RuntimeError as err:  # the SDK's core reports connection faults so
             raise PlaybookError(f"cannot reach the Temporal server at {self.address}: {err}",
                                 hint="start one (`temporal server start-dev`) or give --temporal-address") from None
 
 
 def connection_from_env(**given) -> Connection:
-    """A Connection from flags, falling back to TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY..."""
+    """A Connection from flags, falling back to TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY...,
+    PLAYBOOK_TEMPORAL_KEY_FILE."""
     env = os.environ
     return Connection(address=given.get("address") or env.get("TEMPORAL_ADDRESS") or DEFAULT_ADDRESS,
                       namespace=given.get("namespace") or env.get("TEMPORAL_NAMESPACE") or "default",
                       tls=bool(given.get("tls")), tls_cert=given.get("tls_cert") or env.get("TEMPORAL_TLS_CERT"),
                       tls_key=given.get("tls_key") or env.get("TEMPORAL_TLS_KEY"),
                       tls_ca=given.get("tls_ca") or env.get("TEMPORAL_TLS_CA"),
-                      api_key=given.get("api_key") or env.get("TEMPORAL_API_KEY"))
+                      api_key=given.get("api_key") or env.get("TEMPORAL_API_KEY"),
+                      key_file=given.get("key_file") or env.get("PLAYBOOK_TEMPORAL_KEY_FILE"))
 
 
 def describe(event: dict) -> str:

@@ -16,10 +16,10 @@ from .options import connection_options
 
 
 def connection(temporal_address, namespace, temporal_tls, temporal_tls_cert, temporal_tls_key, temporal_tls_ca,
-               temporal_api_key) -> Connection:
+               temporal_api_key, temporal_key_file=None) -> Connection:
     return connection_from_env(address=temporal_address, namespace=namespace, tls=temporal_tls,
                                tls_cert=temporal_tls_cert, tls_key=temporal_tls_key, tls_ca=temporal_tls_ca,
-                               api_key=temporal_api_key)
+                               api_key=temporal_api_key, key_file=temporal_key_file)
 
 
 def run_on_temporal(conn: Connection, request: RunRequest, run_id: str, task_queue: str, detach: bool) -> int:
@@ -94,15 +94,21 @@ def worker_command(task_queue: str, **conn) -> None:
 
 
 def run_temporal(file: str, var: tuple, vars_file: tuple, options, run_id: str, *, max_parallel: int,
-                 no_rollback: bool, task_queue: str, detach: bool, **conn) -> None:
+                 no_rollback: bool, task_queue: str, detach: bool, has_secrets: bool = False, **conn) -> None:
     """`playbook run --engine temporal`: the playbook was checked here; workers prepare it again from the
-    same file and inputs. Exits with the run's exit code."""
+    same file and inputs. A run with a secret input's value needs the shared key file: the server keeps the
+    inputs and every step's arguments and results, encrypted with it. Exits with the run's exit code."""
     import dataclasses
 
     from ..inputs import parse_vars
     from ..errors import UsageError
     if detach and options.env:
         raise UsageError("--detach cannot keep --emulate's emulator alive; follow the run instead")
+    if has_secrets and not connection(**conn).key_file:
+        raise UsageError("this run has secret inputs: on Temporal its inputs, arguments and results would be "
+                         "kept in clear in the server's history",
+                         hint="give --temporal-key-file KEY (or PLAYBOOK_TEMPORAL_KEY_FILE), the same file the "
+                              "workers use (docs/temporal.md)")
     cli_vars, cli_raw = parse_vars(var)
     request = RunRequest(file=str(Path(file).resolve()), cli_vars=cli_vars, cli_raw=cli_raw,
                          vars_files=[str(Path(f).resolve()) for f in vars_file],

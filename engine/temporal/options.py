@@ -8,6 +8,9 @@ import click
 def connection_options(fn):
     """--temporal-address, --namespace and the TLS / API-key flags, passed through to the SDK's client."""
     for decl, help_text in [
+            ("--temporal-key-file", "Key file shared by the client and the workers: every payload the server "
+                                    "keeps is encrypted with it; needed for secret inputs "
+                                    "[PLAYBOOK_TEMPORAL_KEY_FILE]."),
             ("--temporal-api-key", "API key (Temporal Cloud) [TEMPORAL_API_KEY]; implies TLS."),
             ("--temporal-tls-ca", "CA certificate that signed the server's [TEMPORAL_TLS_CA]."),
             ("--temporal-tls-key", "Client private key for mTLS [TEMPORAL_TLS_KEY]."),

@@ -117,8 +117,10 @@ def test_a_secret_in_a_failed_step_message_is_masked_in_temporal_progress(tmp_pa
         steps:
           - {id: use, uses: command, with: {args: [sh, -c, 'echo "bad token $1" >&2; exit 1', sh, "{{ token }}"]}}
     """)
-    flags = temporal_worker(tmp_path, f"q-secret-{uuid.uuid4().hex[:6]}")
-    result = project.run("run", "p.yaml", "--var", "token=s3cr3t-value", *flags, timeout=120)
+    project.write("run.key", uuid.uuid4().hex)  # a run with a secret needs the key its payloads are encrypted with
+    key = {"PLAYBOOK_TEMPORAL_KEY_FILE": str(project.path("run.key"))}
+    flags = temporal_worker(tmp_path, f"q-secret-{uuid.uuid4().hex[:6]}", env=key)
+    result = project.run("run", "p.yaml", "--var", "token=s3cr3t-value", *flags, timeout=120, env=key)
     assert result.rc == 1, result.out + result.err
     assert "✗ use: exit code 1: bad token ***" in result.out
     assert "s3cr3t-value" not in result.out + result.err
