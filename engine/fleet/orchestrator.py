@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROLLBACK_FAILED, EXIT_STOPPED
+from ..errors import EXIT_OK, EXIT_ROLLBACK_FAILED
 from .clusterrun import ClusterCommand, ClusterProcess, outcome
 from .journal import FleetJournal, FleetState
 from .plan import FleetPlan, Wave
-
-# Cluster results that count against the failure budget.
-FAILURES = ("failed", "rollback_failed", "invalid", "killed")
+from .waves import ending, judge, pick, rollback_ending
 
 
 @dataclass
@@ -162,19 +160,12 @@ class Orchestrator:
         threads: dict[str, threading.Thread] = {}
         while todo or self._running:
             if not self._halt.is_set():
-                for name in list(todo):
-                    if len(self._running) >= wave.parallelism:
-                        break
-                    primary = self.plan.after.get(name)
-                    if primary is not None:
-                        pstatus = self.state.clusters[primary].status
-                        if pstatus in (*FAILURES, "stopped", "rolled_back"):
-                            todo.remove(name)
-                            self.emit("cluster_finished", cluster=name, wave=wave.name, status="blocked",
-                                      message=f"its primary {primary} did not upgrade ({pstatus})")
-                            continue
-                        if pstatus != "succeeded":
-                            continue  # waits for its primary
+                statuses = {n: c.status for n, c in self.state.clusters.items()}
+                picked = pick(todo, len(self._running), wave.parallelism, self.plan.after, statuses)
+                for name, why in picked.blocked:
+                    todo.remove(name)
+                    self.emit("cluster_finished", cluster=name, wave=wave.name, status="blocked", message=why)
+                for name in picked.start:
                     todo.remove(name)
                     threads[name] = self._start(name, wave, done)
             else:
@@ -195,16 +186,10 @@ class Orchestrator:
                 message = proc.stderr_tail[-1]
             self.emit("cluster_finished", cluster=name, wave=wave.name, status=status, run_id=run_id,
                       exit_code=rc, message=message)
-            if status in FAILURES:
-                self.failures += 1
-                if status == "rollback_failed" or self.failures > allowed:
-                    why = ("its rollback failed: manual attention" if status == "rollback_failed"
-                           else f"{self.failures} failed, budget {self.plan.fleet.budget.describe(len(self.plan.clusters))}")
-                    self.halt("budget_exceeded" if status != "rollback_failed" else "rollback_failed",
-                              f"cluster {name} {status} ({why})")
-            elif status == "stopped" and not self._halt.is_set():
-                self.halt("stopped", f"cluster {name} stopped before a step that needs confirmation",
-                          stop_running=False)
+            self.failures, halt = judge(name, status, self.failures, allowed,
+                                        self.plan.fleet.budget.describe(len(self.plan.clusters)))
+            if halt is not None:
+                self.halt(halt.reason, halt.message, stop_running=halt.stop_running)
 
     def _start(self, name: str, wave: Wave, done: "queue.Queue") -> threading.Thread:
         command = self.commands[name]
@@ -229,17 +214,9 @@ class Orchestrator:
 
     # -- the end, and the rollback -------------------------------------------------------------------------
     def _finish(self, stopped_at: str | None) -> int:
-        if not self._halt.is_set():
-            if stopped_at is not None:
-                return self._end("stopped", EXIT_STOPPED, f"stopped before wave {stopped_at}: not confirmed")
-            return self._end("succeeded", EXIT_OK)
-        halted = self.state.halted or {}
-        if halted.get("reason") == "stopped":
-            return self._end("stopped", EXIT_STOPPED, halted.get("message", ""))
-        if self.settings.no_rollback:
-            return self._end("halted", EXIT_INTERRUPTED if self.interrupted else EXIT_FAILED,
-                             halted.get("message", "") + "; roll back with `playbook fleet rollback`")
-        return self.roll_back()
+        end = ending(self.state.halted if self._halt.is_set() else None, stopped_at, self.settings.no_rollback,
+                     self.interrupted)
+        return self.roll_back() if end.roll_back else self._end(end.status, end.exit_code, end.message)
 
     def roll_back(self) -> int:
         """Roll back every cluster the fleet changed, newest completion first, each from its own journal."""
@@ -260,10 +237,8 @@ class Orchestrator:
                 failed.append(name)
             self.emit("cluster_rollback_finished", cluster=name, wave=c.wave, status=status, exit_code=rc,
                       message=(proc.stderr_tail or [""])[-1] if status == "failed" else "")
-        if failed:
-            return self._end("rollback_failed", EXIT_ROLLBACK_FAILED, f"could not roll back {', '.join(failed)}")
-        reason = (self.state.halted or {}).get("message", "rollback on request")
-        return self._end("rolled_back", EXIT_INTERRUPTED if self.interrupted else EXIT_FAILED, reason)
+        end = rollback_ending(failed, self.state.halted, self.interrupted)
+        return self._end(end.status, end.exit_code, end.message)
 
     def _end(self, status: str, code: int, message: str = "") -> int:
         by = {s: sorted(n for n, c in self.state.clusters.items() if c.status == s)
