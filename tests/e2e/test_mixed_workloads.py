@@ -116,3 +116,55 @@ def test_a_namespace_in_two_waves_is_refused_before_anything_changes(emulator_fa
     run = run_playbook(emu, "canary-upgrade.yaml", "--var", "rev=1-20-0", "--var", waves, *FAST, tmp=tmp_path)
     assert run.rc == 1 and run.finished()["failed"] == ["each-namespace-once"], run.why()
     assert cluster_state(emu) == before
+
+
+def test_rollback_after_a_finished_upgrade_returns_every_kind_to_the_old_revision(emulator_factory, tmp_path):
+    emu = emulator_factory(mixed(job_seconds=600))
+    before = cluster_state(emu)
+    done = run_playbook(emu, "canary-upgrade.yaml", *RUN, "--var", "leftover_pods=proceed", tmp=tmp_path)
+    assert done.rc == 0, done.why()
+    wait_settled(emu)
+
+    run = run_playbook(emu, "rollback-upgrade.yaml", "--var", "rev=1-20-0", "--var", "old_version=1.19.3",
+                       "--var", "rollout_timeout=20s", tmp=tmp_path)
+    assert run.rc == 0, run.why()
+    wait_settled(emu)
+    after = cluster_state(emu)
+    assert after["proxies"] == before["proxies"], {k: (before["proxies"].get(k), v) for k, v in after["proxies"].items() if before["proxies"].get(k) != v}
+    assert after["labels"] == before["labels"]
+
+
+def test_remove_old_control_plane_waits_for_jobs_and_bare_pods_or_proceeds_and_reports_them(emulator_factory,
+                                                                                           tmp_path):
+    emu = emulator_factory(mixed(job_seconds=600))
+    half = run_playbook(emu, "canary-upgrade.yaml", *RUN, "--var", "promote=false", "--var", "leftover_pods=proceed",
+                        tmp=tmp_path)
+    assert half.rc == 0, half.why()
+    wait_settled(emu)
+    before = cluster_state(emu)
+    remove = ["--var", "rev=1-20-0", "--var", "soak=0s"]
+
+    # wait (the default): the Jobs outlast leftover_timeout, so it stops before the soak, nothing changed.
+    waited = run_playbook(emu, "remove-old-control-plane.yaml", *remove, "--var", "leftover_timeout=1s", tmp=tmp_path)
+    assert waited.rc == 1 and waited.finished()["failed"] == ["jobs-finish[schema-migrate]"], waited.why()
+    assert "job/schema-migrate" in next(e for e in waited.events if e["event"] == "step_failed")["message"]
+    assert not [k for k in waited.keys("step_started") if k.startswith(("soak", "promote"))]
+    assert cluster_state(emu) == before
+
+    # proceed: each is named in the report, with why, and the old control plane goes; they keep their proxy.
+    run = run_playbook(emu, "remove-old-control-plane.yaml", *remove, "--var", "leftover_pods=proceed", tmp=tmp_path)
+    assert run.rc == 0, run.why()
+    assert not [k for k in run.keys("step_started") if k.startswith(("jobs-finish", "bare-pods-go"))]
+    report = next(e for e in run.events if e["event"] == "step_succeeded" and e["step"] == "left-on-old-proxy")
+    for where in ("production-namespace-1/job/schema-migrate", "production-namespace-2/pod/debug-shell",
+                  "production-namespace-2/job/nightly-report"):
+        assert where in run.out, where
+    assert "(CronJob/nightly-report)" in run.out and "never killed" in run.out, report
+    assert "promote.removed" in run.keys("step_succeeded")
+    state = cluster_state(emu)
+    assert "istiod" not in state["deployments"]
+    left = {"production-namespace-1/schema-migrate", "production-namespace-2/nightly-report",
+            "production-namespace-2/debug-shell"}
+    assert all(set(state["proxies"][k]) == {OLD_PROXY} for k in left)
+    assert all(set(v) == {NEW_PROXY} for k, v in state["proxies"].items()
+               if k.split("/")[0] in NAMESPACES and k not in left)
