@@ -4,6 +4,8 @@ mid-step is noticed within the workflow's heartbeat timeout and the step is give
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import threading
 from typing import Any, Callable
 
@@ -35,6 +37,21 @@ class Activities:
             host = self._hosts[run] = RunHost(RunRequest.from_data(request))
         return host
 
+    def _attempt(self, request: dict, key: str) -> RunHost:
+        """The run's host as one attempt of step `key` sees it: its processes are told the run, the step and
+        the attempt (PLAYBOOK_RUN_ID, PLAYBOOK_STEP, PLAYBOOK_ATTEMPT), so a step whose earlier attempt was lost
+        with its worker mid-step (PLAYBOOK_ATTEMPT > 1: Temporal gave the step to this worker after the other
+        stopped heartbeating) can look for the effect that attempt left under the same run id, as a step
+        rerun by `resume` does, before doing it again."""
+        host = self._host(request)
+        info = activity.info()
+        options = host.prepared.options
+        env = {**options.env, "PLAYBOOK_RUN_ID": info.workflow_id, "PLAYBOOK_STEP": key,
+               "PLAYBOOK_ATTEMPT": str(info.attempt)}
+        mine = copy.copy(host)  # steps of one run run at once on this worker: each gets its own environment
+        mine.prepared = dataclasses.replace(host.prepared, options=dataclasses.replace(options, env=env))
+        return mine
+
     async def _beating(self, work: Callable[[threading.Event], Any]) -> Any:
         """`work(cancel)` in a thread, heartbeating until it returns; a cancelled activity cancels the step."""
         cancel = threading.Event()
@@ -62,12 +79,13 @@ class Activities:
     @activity.defn(name="playbook.step")
     async def step(self, request: dict, key: str) -> dict:
         results = (await self._state())["results"]
-        return await self._beating(lambda cancel: self._host(request).execute(key, results, cancel))
+        host = self._attempt(request, key)
+        return await self._beating(lambda cancel: host.execute(key, results, cancel))
 
     @activity.defn(name="playbook.undo")
     async def undo(self, request: dict, key: str) -> dict:
         state = await self._state()
-        host = self._host(request)
+        host = self._attempt(request, key)
         undone = await self._beating(lambda cancel: host.undo(key, state["results"], state["started"], cancel))
         # The result replaces the step's: what `show` and progress print of it is masked, as a step's is.
         outcome = undone["result"].get("outcome") or {}

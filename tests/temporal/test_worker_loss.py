@@ -1,5 +1,6 @@
 """A worker lost mid-step (its process group SIGKILLed, as when its machine dies): the run goes on with another
-worker of the same queue; finished steps are not run again, the interrupted one runs again from its start."""
+worker of the same queue; finished steps are not run again, the interrupted one runs again from its start, told
+which attempt it is, so a step can find the effect its lost attempt left and not do it twice."""
 from __future__ import annotations
 
 import os
@@ -34,6 +35,26 @@ steps:
     uses: shell
     with: {script: 'echo "s3 $WORKER" >> log; exit 1'}
     rollback: {uses: shell, with: {script: 'echo "undo s3 $WORKER" >> log'}}
+"""
+
+
+# s2's effect is done first, then it is killed while it sleeps: its next attempt (on the other worker) finds the
+# mark the lost one left under the same run id. Without PLAYBOOK_RUN_ID the step fails rather than guess.
+ONCE = """
+version: 1
+steps:
+  - {id: s1, uses: shell, with: {script: 'echo "s1 $WORKER" >> log'}}
+  - id: s2
+    needs: [s1]
+    uses: shell
+    with:
+      script: |
+        mark="effect ${PLAYBOOK_RUN_ID:?} ${PLAYBOOK_STEP:?}"
+        grep -qxF "$mark" log || echo "$mark" >> log
+        echo "s2-start $WORKER ${PLAYBOOK_ATTEMPT:?}" >> log
+        sleep 4
+        echo "s2-end $WORKER" >> log
+  - {id: s3, needs: [s2], uses: shell, with: {script: 'echo "s3 $WORKER" >> log'}}
 """
 
 
@@ -105,6 +126,17 @@ def test_a_step_lost_with_its_worker_is_finished_by_another_worker(project, temp
     log = _lines(project)
     assert log[1:] == [f"s2-start {holder}", f"s2-start {other}", f"s2-end {other}", f"s3 {other}"], log
     assert len([line for line in log if line.startswith("s1 ")]) == 1  # done before the loss: not run again
+
+
+def test_a_step_lost_after_its_effect_finds_its_earlier_attempt_and_does_the_effect_once(project, temporal_worker):
+    project.write("p.yaml", ONCE)
+    rc, out, holder = _lose_the_worker_of_s2(project, temporal_worker)
+    other = "B" if holder == "A" else "A"
+    assert rc == 0, out
+    run_id = out.split()[1]
+    log = _lines(project)
+    assert log[1:] == [f"effect {run_id} s2", f"s2-start {holder} 1", f"s2-start {other} 2", f"s2-end {other}",
+                       f"s3 {other}"], log
 
 
 def test_a_failure_after_the_loss_rolls_back_every_started_step_in_reverse_order(project, temporal_worker):
