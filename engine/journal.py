@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .decisions import to_undo
 from .errors import JournalError, JournalWriteError
 from .events import (OMIT, AttemptStarted, RollbackAbandoned, RollbackBegun, RollbackFailed, RollbackStarted,
                      RollbackSucceeded, RunEvent, RunFinished, RunStarted, RunStopped, StepEnded, StepRetry,
@@ -334,7 +335,7 @@ class RunState:
 
     def to_undo(self) -> list[str]:
         """Started steps (in start order) whose compensation has not yet succeeded."""
-        return [k for k in self.start_order if self.steps[k].rollback != "succeeded"]
+        return to_undo(self.start_order, {k: s.rollback for k, s in self.steps.items()})
 
     def summary(self, live: bool = False) -> dict[str, Any]:
         return {**self.summary_head(live), "steps": {k: step_summary(s) for k, s in self.steps.items()},

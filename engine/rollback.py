@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from .api import Outcome, StepContext
+from .decisions import rollback_order
 from .errors import PlaybookError
 from .events import RollbackAbandoned, RollbackFailed, RollbackStarted, RollbackSucceeded, RunEvent
 from .graph import Node
@@ -81,11 +82,12 @@ class Rollback:
                             lambda ctx: self.invoker.undo(plugin, args, done, ctx))
 
     def run(self, started: list[str], abandon: threading.Event) -> tuple[list[str], list[str]]:
-        """Undo `started` (in start order) backwards; returns (rolled back, failed) keys."""
+        """Undo `started` (in start order) newest first (decisions.rollback_order); returns (rolled back, failed)
+        keys."""
         done: list[str] = []
         failed: list[str] = []
         mask = self.invoker.mask
-        for key in reversed(started):
+        for key in rollback_order(started):
             node = self.prepared.plan.nodes[key]
             result = self.results[key]
             try:

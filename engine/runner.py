@@ -3,7 +3,6 @@
 """
 from __future__ import annotations
 
-import heapq
 import threading
 import time
 import traceback
@@ -11,22 +10,23 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .errors import EXIT_OK, EXIT_ROLLBACK_FAILED, JournalError, PlaybookError
+from .errors import JournalError, PlaybookError
 from .events import (EventSink, RollbackBegun, RunEvent, RunFinished, RunStarted, RunStopped, StepFailed, StepKept,
                      StepOutput, StepRetry, StepSkipped, StepStarted, StepSucceeded)
 from .graph import Frame, Node
 from .api import Outcome, RunOptions
+from .decisions import (FAIL, INTERRUPTED, SKIP, STOP, Gate, Schedule, Tries, after_step, decide_gate,
+                        gate_through_frames, plan_shape, record_start, rollback_verdict, rolls_back)
 from .invoke import Invoker, PluginFault
 from .prepare import Prepared
 from .render import Scope
 from .results import (FAILED, NOT_RUN, PENDING, RUNNING, SKIPPED, SUCCEEDED, RunSummary, StepResult, StepsView)
 from .rollback import Rollback
-from .verdict import ROLLS_BACK, run_verdict
+from .verdict import run_verdict
 
 # Asked when a step needs confirmation: True yes, False no (skip), None cannot ask (stop the run). It may
 # raise KeyboardInterrupt or EOFError (Ctrl-C, Ctrl-D at the prompt): the run is then interrupted.
 ConfirmFn = Callable[[str], "bool | None"]
-UNTIL_DEFAULT_TIMEOUT = 300.0
 
 
 class Runner:
@@ -56,7 +56,8 @@ class Runner:
         self.started: list[str] = [k for k in (started or []) if k in self.results]
         self.prompting = False  # a confirmation prompt is waiting for the person (see `interrupt`)
         self.journal_error: JournalError | None = None
-        self._frame_gate: dict[int, tuple[str, str]] = {}
+        # Group copies' gates, asked once per copy (by its key prefix); see decisions.gate_through_frames.
+        self.frame_gates: dict[str, Gate] = {}
         self._emit_lock = threading.Lock()
         self.invoker = Invoker(prepared.renderer, self.options, run_dir=run_dir, file=prepared.playbook.file,
                                mask=self.mask, output=self.output_emitter)
@@ -106,39 +107,26 @@ class Runner:
 
     # -- gates -----------------------------------------------------------------------------------
 
-    def _gate(self, node: Node) -> tuple[str, str]:
-        """('run' | 'skip' | 'stop', reason) for a node that is ready; a group copy is asked once."""
-        for frame in node.frame.chain():
-            if frame.group is None:
-                continue
-            decision = self._frame_gate.get(id(frame))
-            if decision is None:
-                decision = self._decide(frame.group.when, frame.group.confirm, self._frame_scope(frame))
-                self._frame_gate[id(frame)] = decision
-            if decision[0] != "run":
-                return decision
-        return self._decide(node.spec.when, node.spec.confirm, self.scope_for(node))
+    def gate(self, node: Node) -> Gate:
+        """The gate of a ready step (decisions.Gate): its group copies' gates, then its own `when` and
+        `confirm`. Raises PlaybookError when a guard cannot be evaluated."""
+        return gate_through_frames(
+            node, self.frame_gates,
+            lambda frame: self._decide(frame.group.when, frame.group.confirm, self._frame_scope(frame)),
+            lambda: self._decide(node.spec.when, node.spec.confirm, self.scope_for(node)))
 
-    def _decide(self, when: Any, confirm: str | None, scope: Scope) -> tuple[str, str]:
-        renderer = self.prepared.renderer
-        if when is not None and not renderer.evaluate(when, scope):
-            return "skip", f"when: {when}"
-        # A prompt that renders empty asks nothing: `confirm: "{{ 'Go?' if item.confirm else '' }}"` makes it optional.
-        prompt = str(renderer.render(confirm, scope)).strip() if confirm else ""
-        if prompt:
-            try:
-                self.prompting = True
-                answer = self.confirm(prompt)
-            except (KeyboardInterrupt, EOFError):
-                self.cancel.set()
-                return "interrupted", f"interrupted at the prompt: {prompt}"
-            finally:
-                self.prompting = False
-            if answer is None:
-                return "stop", f"needs confirmation: {prompt}"
-            if not answer:
-                return "skip", f"declined: {prompt}"
-        return "run", ""
+    def _decide(self, when: Any, confirm: str | None, scope: Scope) -> Gate:
+        gate = decide_gate(when, confirm, scope, renderer=self.prepared.renderer, ask=self._ask)
+        if gate.decision == INTERRUPTED:
+            self.cancel.set()
+        return gate
+
+    def _ask(self, prompt: str) -> bool | None:
+        try:
+            self.prompting = True
+            return self.confirm(prompt)
+        finally:
+            self.prompting = False
 
     # -- one step --------------------------------------------------------------------------------
 
@@ -148,17 +136,14 @@ class Runner:
         plugin = self.prepared.plugins.get(spec.uses or "")
         renderer = self.prepared.renderer
         scope = self.scope_for(node)
-        until_budget = (spec.timeout or UNTIL_DEFAULT_TIMEOUT) if spec.until is not None else None
-        until_deadline = time.time() + until_budget if until_budget else None
-        delay = spec.delay
+        tries = Tries.of(spec)
+        until_deadline = tries.until_deadline(time.time())
         while True:
             result.attempts += 1
             # The step's timeout covers rendering its arguments: the first attempt's clock started when
             # `_describe` began rendering them for the step_started event.
             attempt_started = self._render_started.pop(node.key, None) or time.time()
-            deadline = attempt_started + spec.timeout if spec.timeout else None
-            if until_deadline is not None:
-                deadline = min(deadline or until_deadline, until_deadline)
+            deadline = tries.attempt_deadline(attempt_started, until_deadline)
             try:
                 args = self._first_args.pop(node.key, None)
                 if args is None:
@@ -183,15 +168,10 @@ class Runner:
                     outcome.message = f"until not yet true: {spec.until}"
             if outcome.ok or self.cancel.is_set():
                 break
-            if until_deadline is not None:
-                if time.time() + delay >= until_deadline or (spec.retries and result.attempts > spec.retries):
-                    outcome.message = (f"until ({spec.until}) still false after {result.attempts} tries"
-                                       if outcome.message.startswith("until not yet") else outcome.message)
-                    break
-                wait_for = delay
-            elif result.attempts <= spec.retries:
-                wait_for = delay * (spec.backoff ** (result.attempts - 1))
-            else:
+            wait_for = tries.next_wait(result.attempts, time.time(), until_deadline)
+            if wait_for is None:
+                if until_deadline is not None and outcome.message.startswith("until not yet"):
+                    outcome.message = f"until ({spec.until}) still false after {result.attempts} tries"
                 break
             self.emit(StepRetry(key=node.key, attempt=result.attempts, message=self.mask(outcome.message),
                                 delay=wait_for))
@@ -247,28 +227,20 @@ class Runner:
 
     def run(self) -> RunSummary:
         plan = self.prepared.plan
-        graph = plan.graph
-        waiting = {k: graph.in_degree(k) for k in plan.nodes}
-        ready: list[tuple[int, str]] = [(plan.nodes[k].order, k) for k, d in waiting.items() if d == 0]
-        heapq.heapify(ready)
+        schedule = Schedule(plan_shape(plan))
+        release = schedule.release
         running: dict[Future, str] = {}
         stop: str | None = None
         failed: list[str] = []
         self.emit(RunStarted(playbook=self.prepared.playbook.name, steps=len(plan.nodes),
                              max_parallel=self.max_parallel))
 
-        def release(key: str) -> None:
-            for succ in graph.successors(key):
-                waiting[succ] -= 1
-                if waiting[succ] == 0:
-                    heapq.heappush(ready, (plan.nodes[succ].order, succ))
-
         with ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="step") as pool:
             while True:
                 if self.cancel.is_set() and stop is None:
                     stop = "interrupted"
-                while stop is None and ready and len(running) < self.max_parallel:
-                    order, key = heapq.heappop(ready)
+                while stop is None and schedule.has_ready() and len(running) < self.max_parallel:
+                    key = schedule.pop()
                     node = plan.nodes[key]
                     result = self.results[key]
                     if key in self.kept:
@@ -276,25 +248,23 @@ class Runner:
                         release(key)
                         continue
                     try:
-                        decision, reason = self._gate(node)
+                        decision, reason = self.gate(node).as_data()
                     except PlaybookError as err:
-                        decision, reason = "fail", str(err).replace("\n", "; ")
-                    if decision == "skip":
+                        decision, reason = FAIL, str(err).replace("\n", "; ")
+                    if decision == SKIP:
                         result.status, result.reason = SKIPPED, reason
                         self.emit(StepSkipped(key=key, reason=self.mask(reason)))
                         release(key)
                         continue
-                    if decision == "stop":
+                    if decision == STOP:
                         stop = "stopped"
                         self.emit(RunStopped(key=key, reason=self.mask(reason)))
                         break
-                    if decision == "interrupted":
+                    if decision == INTERRUPTED:
                         stop = "interrupted"
                         break
                     result.status, result.started = RUNNING, time.time()
-                    if key in self.started:  # started in an earlier attempt: its rollback still runs once
-                        self.started.remove(key)
-                    self.started.append(key)
+                    record_start(self.started, key)  # started in an earlier attempt: its rollback still runs once
                     action, expected = self._describe(node)
                     started = {"uses": node.spec.uses, "name": self._title(node), "action": action}
                     if expected is not None:  # a soak: progress shows the time left and when it ends
@@ -305,17 +275,16 @@ class Runner:
                         self.started.remove(key)
                         stop = "journal"
                         break
-                    if decision == "fail":
+                    if decision == FAIL:
                         result.outcome = Outcome(ok=False, message=reason)
                         result.status, result.ended = FAILED, time.time()
                         self._finish(key, result)
                         failed.append(key)
-                        if not node.continue_on_error:
-                            stop = "failed"
-                        else:
+                        go_on, stop = after_step(False, node.continue_on_error, stop)
+                        if go_on:
                             release(key)
                         continue
-                    running[pool.submit(self._run_guarded, node)] = key
+                    running[pool.submit(self.run_step, node)] = key
                 if not running:
                     break
                 done, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
@@ -323,14 +292,12 @@ class Runner:
                     key = running.pop(fut)
                     result = fut.result()
                     self._finish(key, result)
-                    if result.status == SUCCEEDED:
-                        release(key)
-                    else:
+                    if result.status != SUCCEEDED:
                         failed.append(key)
-                        if plan.nodes[key].continue_on_error:
-                            release(key)
-                        elif stop is None:
-                            stop = "interrupted" if self.cancel.is_set() else "failed"
+                    go_on, stop = after_step(result.status == SUCCEEDED, plan.nodes[key].continue_on_error, stop,
+                                             interrupted=self.cancel.is_set())
+                    if go_on:
+                        release(key)
         for key, result in self.results.items():
             if result.status == PENDING:
                 result.status = NOT_RUN
@@ -342,7 +309,9 @@ class Runner:
             raise self.journal_error
         return self._conclude(stop, failed)
 
-    def _run_guarded(self, node: Node) -> StepResult:
+    def run_step(self, node: Node) -> StepResult:
+        """Run one step to its end (retries, `until` and timeout included) into `results[node.key]`; a plugin
+        that raises fails the step with its traceback rather than the run."""
         try:
             return self._execute(node)
         except Exception:  # noqa: BLE001 — a plugin bug must not hang the run; keep its traceback visible
@@ -356,8 +325,7 @@ class Runner:
         """Only undo: run the compensations of `started` (from an earlier attempt) in reverse start order."""
         self.emit(RollbackBegun(steps=len(self.started)))
         rolled, rb_failed = self.rollback.run(self.started, self.abandon)
-        code = EXIT_ROLLBACK_FAILED if rb_failed else EXIT_OK
-        reason = "rollback_failed" if rb_failed else "rolled_back"
+        code, reason = rollback_verdict(bool(rb_failed))
         self.emit(RunFinished(exit_code=code, reason=reason, failed=[], rolled_back=rolled,
                               rollback_failed=rb_failed, no_rollback=False))
         if self.journal_error is not None:
@@ -368,7 +336,7 @@ class Runner:
     def _conclude(self, stop: str | None, failed: list[str]) -> RunSummary:
         rolled: list[str] = []
         rb_failed: list[str] = []
-        if stop in ROLLS_BACK and not self.no_rollback:
+        if rolls_back(stop, self.no_rollback):
             self.emit(RollbackBegun(steps=len(self.started)))
             rolled, rb_failed = self.rollback.run(self.started, self.abandon)
         code, reason = run_verdict(stop, bool(rb_failed))

@@ -1,6 +1,7 @@
 """What a worker does for one activity: rebuild the run's prepared plan and a Runner over the results the
-workflow sent, then gate, run or undo one step with the local runner's own code (guards, confirmations,
-retries/until/timeouts, compensations), and send back plain data the workflow keeps in its history.
+workflow holds, then gate, run or undo one step through the runner's public API, which decides with the
+shared engine/decisions.py (guards, confirmations, retries/until/timeouts, the rollback order), and send back
+plain data the workflow keeps in its history.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api import Outcome, RunOptions
+from ..decisions import FAIL, Gate, plan_shape
 from ..errors import PlaybookError
 from ..events import RunEvent, StepStatus
 from ..inputs import read_vars_files
@@ -77,12 +79,7 @@ class RunHost:
 
     def plan(self) -> dict:
         """The plan's shape the workflow schedules by: each step's order, successors and continue_on_error."""
-        plan = self.prepared.plan
-        return {"playbook": self.prepared.playbook.name,
-                "nodes": {k: {"order": n.order, "successors": list(plan.graph.successors(k)),
-                              "in_degree": plan.graph.in_degree(k), "continue_on_error": n.continue_on_error,
-                              "uses": n.spec.uses}
-                          for k, n in plan.nodes.items()}}
+        return {"playbook": self.prepared.playbook.name, "nodes": plan_shape(self.prepared.plan)}
 
     def runner(self, results: dict[str, dict], started: list[str], cancel: threading.Event | None = None,
                answer: bool | None = None) -> Runner:
@@ -105,23 +102,21 @@ class RunHost:
         carries the decisions already made, by frame prefix). 'stop' means a confirmation awaits an answer."""
         runner = self.runner(results, [], answer=answer)
         node = self.prepared.plan.nodes[key]
-        chain = [f for f in node.frame.chain() if f.group is not None]
-        for frame in chain:
-            if frame.prefix in frames:
-                runner._frame_gate[id(frame)] = tuple(frames[frame.prefix])  # noqa: SLF001 — the runner's own cache
+        chain = [f.prefix for f in node.frame.chain() if f.group is not None]
+        runner.frame_gates.update({p: Gate.from_data(frames[p]) for p in chain if p in frames})
         try:
-            decision, reason = runner._gate(node)  # noqa: SLF001 — the local runner's decision, shared
+            gate = runner.gate(node)
         except PlaybookError as err:
-            decision, reason = "fail", str(err).replace("\n", "; ")
-        decided = {f.prefix: list(runner._frame_gate[id(f)]) for f in chain if id(f) in runner._frame_gate}  # noqa: SLF001
-        return {"decision": decision, "reason": runner.mask(reason), "frames": decided}
+            gate = Gate(FAIL, str(err).replace("\n", "; "))
+        decided = {p: runner.frame_gates[p].as_data() for p in chain if p in runner.frame_gates}
+        return {"decision": gate.decision, "reason": runner.mask(gate.reason), "frames": decided}
 
     def execute(self, key: str, results: dict[str, dict], cancel: threading.Event) -> dict:
         """Run the step (its retries, `until` and timeout included) and return its result."""
         runner = self.runner(results, [], cancel)
         node = self.prepared.plan.nodes[key]
         runner.results[key].started = time.time()
-        result = runner._run_guarded(node)  # noqa: SLF001 — the local runner's step loop, shared
+        result = runner.run_step(node)
         data = result_data(result)
         # What progress prints, with secrets masked as a local run's events are; the result itself stays data.
         data["shown"] = runner.mask(result.outcome.message if result.outcome else "")

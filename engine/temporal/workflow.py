@@ -2,15 +2,15 @@
 steps in file order up to max_parallel, each gated by its guards, a failure stopping forward work unless
 continue_on_error) and on failure undoes every started step in reverse start order, as compensations.
 
-Deterministic by construction: every decision that needs the playbook (guards, templates, a step's retries,
-`until` and timeout, a compensation) is made by an activity with the local runner's code and comes back as
-data recorded in the history; this module only orders them. Activities read the step results so far through
+Deterministic by construction: the scheduling decisions are engine/decisions.py's, the ones the local runner
+takes (ready steps, what a step's end means, the rollback order); every decision that needs the playbook
+(guards, templates, a step's retries, `until` and timeout, a compensation) is made by an activity with the
+same code on a worker and comes back as data recorded in the history. Activities read the step results so far through
 the `results` query (not kept in the history, which would otherwise grow with the square of the steps).
 """
 from __future__ import annotations
 
 import asyncio
-import heapq
 from datetime import timedelta
 
 from temporalio import workflow
@@ -19,10 +19,11 @@ from temporalio.workflow import ActivityCancellationType
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from ..verdict import ROLLS_BACK, run_verdict
+    from ..decisions import (FAIL, INTERRUPTED, NEEDS_CONFIRMATION, SKIP, STOP, Schedule, after_step,
+                             record_start, rollback_order, rolls_back)
+    from ..verdict import run_verdict
 
 WORKFLOW_NAME = "PlaybookRun"
-NEEDS_CONFIRMATION = "needs confirmation: "  # how the runner's gate words a confirmation it could not ask
 # A step's own budget (its timeout, retries, until) is kept inside the activity; this only bounds a step
 # whose worker keeps heartbeating forever. A soak of hours fits.
 STEP_LIMIT = timedelta(days=7)
@@ -105,59 +106,51 @@ class PlaybookRun:
         nodes: dict[str, dict] = plan["nodes"]
         self.playbook = plan["playbook"]
         max_parallel = max(1, int(request.get("max_parallel") or 4))
-        waiting = {k: n["in_degree"] for k, n in nodes.items()}
-        ready = [(n["order"], k) for k, n in nodes.items() if n["in_degree"] == 0]
-        heapq.heapify(ready)
+        schedule = Schedule(nodes)
+        release = schedule.release
         running: dict[asyncio.Task, str] = {}
         stop: str | None = None
         failed: list[str] = []
         self._event("run_started", playbook=self.playbook, steps=len(nodes), max_parallel=max_parallel)
 
-        def release(key: str) -> None:
-            for succ in nodes[key]["successors"]:
-                waiting[succ] -= 1
-                if waiting[succ] == 0:
-                    heapq.heappush(ready, (nodes[succ]["order"], succ))
-
         def settle(key: str, result: dict) -> None:
             nonlocal stop
             self.results[key] = result
             message = result.get("shown", (result.get("outcome") or {}).get("message", ""))
-            if result["status"] == "succeeded":
+            ok = result["status"] == "succeeded"
+            if ok:
                 self._event("step_succeeded", key, message=message, attempts=result.get("attempts"))
+            else:
+                self._event("step_failed", key, message=message, attempts=result.get("attempts"))
+                failed.append(key)
+            go_on, stop = after_step(ok, nodes[key]["continue_on_error"], stop)
+            if go_on:
                 release(key)
-                return
-            self._event("step_failed", key, message=message, attempts=result.get("attempts"))
-            failed.append(key)
-            if nodes[key]["continue_on_error"]:
-                release(key)
-            elif stop is None:
-                stop = "failed"
 
         try:
             while True:
-                while stop is None and ready and len(running) < max_parallel:
-                    _, key = heapq.heappop(ready)
+                while stop is None and schedule.has_ready() and len(running) < max_parallel:
+                    key = schedule.pop()
                     gate = await self._activity("playbook.gate", request, key, self.frames, None)
-                    if gate["decision"] == "stop":  # a confirmation nobody answered: a person answers it here
+                    if gate["decision"] == STOP:  # a confirmation nobody answered: a person answers it here
                         approved = await self._ask(key, gate["reason"].removeprefix(NEEDS_CONFIRMATION))
                         gate = await self._activity("playbook.gate", request, key, self.frames, approved)
                     self.frames.update(gate["frames"])
                     decision, reason = gate["decision"], gate["reason"]
-                    if decision == "skip":
+                    if decision == SKIP:
                         self.results[key] = {"key": key, "status": "skipped", "reason": reason, "outcome": None,
                                              "args": None, "started": None, "ended": None, "attempts": 0,
                                              "rollback": None, "rollback_message": ""}
                         self._event("step_skipped", key, reason=reason)
                         release(key)
                         continue
-                    if decision in ("stop", "interrupted"):
-                        stop = "stopped" if decision == "stop" else "interrupted"
+                    if decision in (STOP, INTERRUPTED):
+                        stop = "stopped" if decision == STOP else "interrupted"
                         self._event("run_stopped", key, reason=reason)
                         break
-                    self.started.append(key)
+                    record_start(self.started, key)
                     self._event("step_started", key, uses=nodes[key].get("uses"))
-                    if decision == "fail":
+                    if decision == FAIL:
                         now = workflow.now().timestamp()
                         settle(key, {"key": key, "status": "failed", "reason": "", "args": None, "started": now,
                                      "ended": now, "attempts": 0, "rollback": None, "rollback_message": "",
@@ -191,9 +184,9 @@ class PlaybookRun:
                 self.results[key] = {"key": key, "status": "not_run"}
         rolled: list[str] = []
         rb_failed: list[str] = []
-        if stop in ROLLS_BACK and not request.get("no_rollback"):
+        if rolls_back(stop, bool(request.get("no_rollback"))):
             self._event("rollback_begun", steps=len(self.started))
-            for key in reversed(self.started):
+            for key in rollback_order(self.started):
                 undo = await self._activity("playbook.undo", request, key, limit=STEP_LIMIT)
                 self.results[key] = undo["result"]
                 if undo["rolled_back"]:
