@@ -86,9 +86,8 @@ def _check_block(specs: list[StepSpec], file: str, where: str, problems: list[Pr
                                     file=file, line=spec.line, step=spec.id, hint="give each step its own id"))
         else:
             seen[spec.id] = spec
-    sibling_graph = nx.DiGraph()
+    edges: list[tuple[str, str]] = []
     for spec in specs:
-        sibling_graph.add_node(spec.id)
         for need in spec.needs:
             if need == spec.id:
                 problems.append(Problem("a step cannot need itself", file=file, line=spec.line, step=spec.id))
@@ -101,8 +100,14 @@ def _check_block(specs: list[StepSpec], file: str, where: str, problems: list[Pr
                                         line=spec.raw.line_of("needs") if spec.raw is not None else spec.line,
                                         step=spec.id, hint=hint))
             else:
-                sibling_graph.add_edge(need, spec.id)
-    for cycle in sorted(nx.simple_cycles(sibling_graph), key=len)[:5]:
+                edges.append((need, spec.id))
+    cycles = []
+    if _has_cycle(list(seen), edges):  # rare: only then is a graph built to name the cycles
+        sibling_graph = nx.DiGraph()
+        sibling_graph.add_nodes_from(spec.id for spec in specs)
+        sibling_graph.add_edges_from(edges)
+        cycles = sorted(nx.simple_cycles(sibling_graph), key=len)[:5]
+    for cycle in cycles:
         if len(cycle) < 2:
             continue
         position = {sid: i for i, sid in enumerate(seen)}
@@ -115,6 +120,24 @@ def _check_block(specs: list[StepSpec], file: str, where: str, problems: list[Pr
     for spec in specs:
         if spec.steps:
             _check_block(spec.steps, file, f" in group '{spec.id}'", problems)
+
+
+def _has_cycle(ids: list[str], edges: list[tuple[str, str]]) -> bool:
+    """Whether the edges among `ids` form a cycle (Kahn's algorithm: what is never freed lies on or after one)."""
+    waiting = dict.fromkeys(ids, 0)
+    after: dict[str, list[str]] = {}
+    for a, b in edges:
+        waiting[b] += 1
+        after.setdefault(a, []).append(b)
+    free = [i for i, n in waiting.items() if n == 0]
+    done = 0
+    while free:
+        done += 1
+        for b in after.get(free.pop(), ()):
+            waiting[b] -= 1
+            if waiting[b] == 0:
+                free.append(b)
+    return done < len(waiting)
 
 
 _KEY_SAFE = re.compile(r"[^A-Za-z0-9_.:/@=+-]+")
@@ -134,9 +157,15 @@ def _item_key(item: Any, index: int) -> str:
 class _Builder:
     def __init__(self, expand: Callable[[StepSpec, Frame], list[Any]]) -> None:
         self.expand = expand
-        self.graph = nx.DiGraph()
         self.nodes: dict[str, Node] = {}
+        self.edges: list[tuple[str, str]] = []  # the DAG is built once, in bulk, from these and the nodes
         self.counter = itertools.count()
+
+    def graph(self) -> nx.DiGraph:
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.nodes)
+        graph.add_edges_from(self.edges)
+        return graph
 
     def block(self, specs: list[StepSpec], frame: Frame) -> tuple[list[str], list[str]]:
         entries: dict[str, tuple[list[str], list[str]]] = {}
@@ -144,7 +173,7 @@ class _Builder:
             copies = self.copies(spec, frame)
             if spec.serial:
                 for (_, before), (after, _) in zip(copies, copies[1:]):
-                    self.graph.add_edges_from((a, b) for a in before for b in after)
+                    self.edges.extend((a, b) for a in before for b in after)
                 entries[spec.id] = (copies[0][0], copies[-1][1]) if copies else ([], [])
             else:
                 entries[spec.id] = ([k for c in copies for k in c[0]], [k for c in copies for k in c[1]])
@@ -152,7 +181,7 @@ class _Builder:
         for spec in specs:
             for need in spec.needs:
                 needed.add(need)
-                self.graph.add_edges_from((a, b) for a in entries[need][1] for b in entries[spec.id][0])
+                self.edges.extend((a, b) for a in entries[need][1] for b in entries[spec.id][0])
         sources = [k for s in specs if not s.needs for k in entries[s.id][0]]
         sinks = [k for s in specs if s.id not in needed for k in entries[s.id][1]]
         return sources, sinks
@@ -179,7 +208,6 @@ class _Builder:
             else:
                 key = f"{frame.prefix}{spec.id}{suffix}"
                 self.nodes[key] = Node(key=key, spec=spec, frame=frame, locals=local, order=next(self.counter))
-                self.graph.add_node(key)
                 frame.ids.setdefault(spec.id, []).append(key)
                 out.append(([key], [key]))
         return out
@@ -191,4 +219,4 @@ def build_plan(playbook: Playbook, expand: Callable[[StepSpec, Frame], list[Any]
     top = Frame(parent=None, prefix="", locals={})
     builder = _Builder(expand)
     builder.block(playbook.steps, top)
-    return Plan(graph=builder.graph, nodes=builder.nodes, top=top)
+    return Plan(graph=builder.graph(), nodes=builder.nodes, top=top)

@@ -10,7 +10,7 @@ says which inputs it lacked.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from jinja2 import TemplateSyntaxError, nodes
 
@@ -19,6 +19,7 @@ from .model import Playbook, StepSpec
 from .render import Renderer
 
 _LOOP_NAMES = ("item", "loop_index")
+_LOOP_SET = frozenset(_LOOP_NAMES)
 
 
 def _templates(spec: StepSpec) -> Iterator[tuple[str, Any, bool]]:
@@ -101,12 +102,15 @@ def step_reference_problems(playbook: Playbook, renderer: Renderer) -> list[Prob
         return seen[key]
 
     def check(spec: StepSpec | None, where: str, value: Any, expression: bool, visible: set[str],
-              in_loop: bool, line: int | None) -> None:
+              in_loop: bool, locate: Callable[[], int | None]) -> None:
+        line = None  # looked up only for a problem: most templates have none
         for text in ([value] if expression and isinstance(value, str) else _strings(value)):
             used = used_by(text, expression)
             if used is None:
                 continue
             step_ids, names = used
+            if line is None and (step_ids - visible or (not in_loop and names & _LOOP_SET)):
+                line = locate()
             for sid in sorted(step_ids - visible):
                 hint = _did_you_mean(sid, visible)
                 if sid in every_id:
@@ -130,15 +134,16 @@ def step_reference_problems(playbook: Playbook, renderer: Renderer) -> list[Prob
             looped = in_loop or spec.for_each is not None
             raw = spec.raw
             if spec.for_each is not None:
-                check(spec, "for_each", spec.for_each, False, visible, in_loop, _line(raw, "for_each", spec))
+                check(spec, "for_each", spec.for_each, False, visible, in_loop,
+                      lambda: _line(raw, "for_each", spec))
             for where, value, expression in _templates(spec):
-                check(spec, where, value, expression, visible, looped, _line(raw, where, spec))
+                check(spec, where, value, expression, visible, looped, lambda w=where: _line(raw, w, spec))
             if spec.steps:
                 walk(spec.steps, visible, looped)
 
     walk(playbook.steps, set(), False)
     for name, value in playbook.vars.items():  # rendered where used: any step may be visible
-        check(None, f"var '{name}'", value, False, every_id, True, playbook.doc["vars"].line_of(name))
+        check(None, f"var '{name}'", value, False, every_id, True, lambda n=name: playbook.doc["vars"].line_of(n))
     return problems
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from .durations import MAX_SECONDS, parse_duration
 from .errors import LoadError, Problem, ValidationError
-from .loader import LineMap, load_yaml_file
+from . import parse_cache
+from .loader import LineMap, load_yaml_text, read_text_bounded
 from .schema import BOOLEAN_HINT, dotted, line_at, step_id_at, validate_playbook_document
 
 
@@ -199,13 +200,15 @@ def _nul_problems(doc: Any, file: str) -> list[Problem]:
     return sorted(out, key=lambda p: p.line or 0)
 
 
-def build_playbook(doc: Any, path: Path) -> Playbook:
-    """Schema-check a loaded document and build the model; all schema problems are reported at once."""
+def build_playbook(doc: Any, path: Path, *, checked: bool = False) -> Playbook:
+    """Schema-check a loaded document and build the model; all schema problems are reported at once.
+
+    `checked`: the document came from the parse cache, which holds only documents that passed these checks."""
     file = str(path)
     if not isinstance(doc, dict):
         raise ValidationError("a playbook is a YAML mapping with `version` and `steps`", file=file, line=1,
                               hint="start from docs/authoring.md")
-    problems = validate_playbook_document(doc, file) + _nul_problems(doc, file)
+    problems = [] if checked else validate_playbook_document(doc, file) + _nul_problems(doc, file)
     if problems:
         raise ValidationError(problems=problems)
     durations = _Durations(file)
@@ -229,7 +232,13 @@ def build_playbook(doc: Any, path: Path) -> Playbook:
 def load_playbook(path: str | Path) -> Playbook:
     """Load a playbook file: YAML (bounded), schema, model."""
     path = Path(path)
-    doc = load_yaml_file(path)
+    text = read_text_bounded(path)
+    doc = parse_cache.lookup(text)
+    if doc is not None:
+        return build_playbook(doc, path, checked=True)
+    doc = load_yaml_text(text, str(path))
     if doc is None:
         raise LoadError("the file is empty", file=str(path), hint="a playbook needs `version: 1` and `steps`")
-    return build_playbook(doc, path)
+    playbook = build_playbook(doc, path)
+    parse_cache.store(text, doc)  # only now: the cache holds documents that passed every check above
+    return playbook

@@ -12,7 +12,7 @@ from .graph import Node
 from .api import RunOptions
 from .invoke import Invoker
 from .prepare import Prepared
-from .render import Placeholder
+from .render import RUNTIME_NAMES, Placeholder
 from .reporter import format_inputs, plural
 
 
@@ -85,8 +85,34 @@ def node_view(prepared: Prepared, node: Node, options: RunOptions) -> NodeView:
                     continue_on_error=node.continue_on_error)
 
 
+def _varying_vars(prepared: Prepared) -> frozenset[str]:
+    """The vars whose value can differ from step to step: they read `steps`, `item` or such a var."""
+    renderer, var_templates = prepared.renderer, prepared.playbook.vars
+    uses: dict[str, frozenset[str]] = {}
+    varying: set[str] = set()
+    for name, value in var_templates.items():
+        try:
+            uses[name] = frozenset(renderer.check_syntax(value))
+        except PlaybookError:
+            varying.add(name)
+            continue
+        if uses[name] & RUNTIME_NAMES:
+            varying.add(name)
+    grew = True
+    while grew:
+        more = {n for n, used in uses.items() if n not in varying and used & varying}
+        varying |= more
+        grew = bool(more)
+    return frozenset(varying)
+
+
+def _render_once_where_fixed(prepared: Prepared) -> None:
+    prepared.renderer.remember_fixed(_varying_vars(prepared))
+
+
 def dry_run_text(prepared: Prepared, max_parallel: int) -> str:
     """The plan in execution order: waves of steps that may run together, each fully rendered."""
+    _render_once_where_fixed(prepared)
     pb = prepared.playbook
     waves = prepared.plan.waves()
     total = sum(len(w) for w in waves)
@@ -123,6 +149,7 @@ def dry_run_text(prepared: Prepared, max_parallel: int) -> str:
 # -- graph exports -----------------------------------------------------------------------------------
 
 def _views(prepared: Prepared) -> list[NodeView]:
+    _render_once_where_fixed(prepared)
     return [node_view(prepared, n, prepared.options) for n in prepared.plan.ordered()]
 
 

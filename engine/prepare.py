@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import networkx as nx
 
@@ -115,14 +115,18 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
     lookups = lookups or Lookups()
     known = set(playbook.inputs) | set(playbook.vars) | RUNTIME_NAMES | set(renderer.env.globals)
 
-    def names_ok(spec: StepSpec | None, value: Any, what: str, line: int | None, expression: bool = False) -> None:
+    def names_ok(spec: StepSpec | None, value: Any, what: str, locate: Callable[[], int | None],
+                 expression: bool = False) -> None:
+        """`locate` gives the line: looked up only for a problem (a walk of the step's raw mapping)."""
         try:
             used = renderer.check_syntax(value, expression=expression)
         except TemplateError as err:
-            problems.append(Problem(f"{what}: {err.problems[0].message}", file=file, line=line,
+            problems.append(Problem(f"{what}: {err.problems[0].message}", file=file, line=locate(),
                                     step=spec.id if spec else None))
             return
+        line = None
         for name in sorted(n for n in used - known if not lookups.knows(n)):
+            line = line or locate()
             close = difflib.get_close_matches(name, sorted(known | lookups.names()), n=1)
             problems.append(Problem(f"{what} uses '{name}', which is not an input, var or helper", file=file,
                                     line=line, step=spec.id if spec else None,
@@ -131,7 +135,7 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
 
     var_graph = nx.DiGraph()
     for name, value in playbook.vars.items():
-        names_ok(None, value, f"var '{name}'", playbook.doc["vars"].line_of(name))
+        names_ok(None, value, f"var '{name}'", lambda n=name: playbook.doc["vars"].line_of(n))
         try:
             used = renderer.check_syntax(value)
         except TemplateError:
@@ -147,19 +151,20 @@ def check_playbook(playbook: Playbook, registry: PluginRegistry, renderer: Rende
             problems += _plugin_problems(spec, spec.uses, spec.args, file, registry, ("with",), options)
             plugin_raw = _raw_args(registry, spec.uses)
             for key, value in spec.args.items():
-                names_ok(spec, value, f"with.{key}", line_at(raw, ("with", key)), expression=key in plugin_raw)
+                names_ok(spec, value, f"with.{key}", lambda k=key: line_at(raw, ("with", k)),
+                         expression=key in plugin_raw)
         if spec.rollback:
             problems += _plugin_problems(spec, spec.rollback.uses, spec.rollback.args, file, registry,
                                          ("rollback", "with"), options)
-            names_ok(spec, spec.rollback.args, "rollback", line_at(raw, ("rollback",)))
+            names_ok(spec, spec.rollback.args, "rollback", lambda: line_at(raw, ("rollback",)))
         for key in ("when", "until"):
             value = getattr(spec, key)
             if value is not None:
-                names_ok(spec, value, key, line_at(raw, (key,)), expression=True)
+                names_ok(spec, value, key, lambda k=key: line_at(raw, (k,)), expression=True)
         for key in ("for_each", "confirm", "name"):
             value = getattr(spec, key)
             if value is not None:
-                names_ok(spec, value, key, line_at(raw, (key,)))
+                names_ok(spec, value, key, lambda k=key: line_at(raw, (k,)))
     problems += step_reference_problems(playbook, renderer)
     problems += _prerequisites(playbook, registry, options)
     if problems:

@@ -199,6 +199,8 @@ class Renderer:
         self._templates: dict[str, Any] = {}
         self._exprs: dict[str, Any] = {}
         self._syntax: dict[tuple[str, bool], frozenset[str] | str] = {}  # check_syntax: names, or the error
+        self._memo: dict[str, Any] | None = None  # plans only: see remember_fixed
+        self._varying: frozenset[str] = frozenset()
 
     # -- compiling ---------------------------------------------------------------------------------
 
@@ -264,6 +266,12 @@ class Renderer:
                 names |= self.check_syntax(v, expression=expression)
         return names
 
+    def remember_fixed(self, varying: frozenset[str]) -> None:
+        """For rendering a plan: a template text that uses none of `varying` (step results, `item`, the vars
+        that read them) has one value for the whole plan, so it is rendered once and its value reused. A
+        10,000-step plan repeats `{{ rev }}` tens of thousands of times."""
+        self._memo, self._varying = {}, varying | RUNTIME_NAMES
+
     # -- rendering ---------------------------------------------------------------------------------
 
     def budget(self, deadline: float | None = None):
@@ -316,6 +324,8 @@ class Renderer:
         if isinstance(value, str):
             if "{" not in value:
                 return value
+            if self._memo is not None:
+                return self._remembered(value, scope)
             inner = self.whole_expression(value)
             if inner is not None:
                 return self._guarded(lambda: self._eval(self._expression(inner), scope), value)
@@ -324,6 +334,23 @@ class Renderer:
             return {k: self.render(v, scope) for k, v in value.items()}
         if isinstance(value, list):
             return [self.render(v, scope) for v in value]
+        return value
+
+    def _remembered(self, text: str, scope: Scope) -> Any:
+        memo = self._memo
+        if text in memo:
+            return memo[text]
+        self._memo = None
+        try:
+            value = self.render(text, scope)
+        finally:
+            self._memo = memo
+        try:
+            fixed = not (self.check_syntax(text) & self._varying)
+        except TemplateError:
+            fixed = False
+        if fixed and (value is None or isinstance(value, (str, int, float, Placeholder))):  # never a shared list
+            memo[text] = value
         return value
 
     def evaluate(self, expr: Any, scope: Scope) -> Any:

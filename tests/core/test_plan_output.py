@@ -85,3 +85,29 @@ def test_plugins_lists_builtins_with_arguments(project):
     for name in ("command:", "shell:", "assert:", "wait:", "echo:"):
         assert name in out
     assert "args (required): array|string" in out
+
+
+def test_a_plan_renders_a_fixed_template_once_but_what_reads_item_or_steps_per_copy(project):
+    """The plan reuses the value of a template that reads only inputs and fixed vars; a var that reads `item`
+    (directly or through another var) is rendered for each copy, and a step result stays a placeholder."""
+    project.write("p.yaml", """
+        version: 1
+        inputs: {rev: {type: string, default: 1-20-0}}
+        vars:
+          version: "{{ rev | replace('-', '.') }}"
+          target: "{{ item }}-{{ version }}"
+          label: "ns={{ target }}"
+        steps:
+          - id: first
+            uses: command
+            with: {args: [echo, "{{ version }}"]}
+          - id: each
+            needs: [first]
+            for_each: [a, b]
+            steps:
+              - {id: show, uses: command, with: {args: [echo, "{{ label }}", "{{ version }}", "{{ steps.first.stdout }}"]}}
+    """)
+    result = project.run("run", "p.yaml", "--dry-run")
+    assert result.rc == 0, result.err
+    assert "echo ns=a-1.20.0 1.20.0 '<steps.first.stdout>'" in result.out, result.out
+    assert "echo ns=b-1.20.0 1.20.0 '<steps.first.stdout>'" in result.out, result.out
