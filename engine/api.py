@@ -101,6 +101,11 @@ class RunOptions:
     env: dict[str, str] = field(default_factory=dict)  # added to every child's environment (e.g. the emulator's)
     interactive: bool = False
     assume_yes: bool = False
+    # How a manual gate (`approve`, `pause` with a prompt) asks a person where there is no terminal: a Temporal
+    # worker asks through the run's workflow (`playbook approve/reject`). ask(prompt, timeout, cancel) gives
+    # (approved, who and why) or None when nobody answered in time or the step was cancelled.
+    ask: Callable[[str, float | None, threading.Event], tuple[bool, str] | None] | None = field(
+        default=None, repr=False, compare=False)
 
 
 @dataclass

@@ -68,6 +68,16 @@ class PausePlugin(StepPlugin):
         if left is not None:
             timeout = left if timeout is None else min(timeout, left)
         on_timeout = args.get("on_timeout", "reject") == "approve"
+        if ctx.options.ask is not None and self._stdin is None:  # no terminal: a person answers through the engine
+            within = f" (within {format_duration(timeout)})" if timeout else ""
+            ctx.emit("stdout", f"{prompt} waiting for approval{within}")
+            answer = ctx.options.ask(prompt, timeout, ctx.cancel)
+            if answer is not None:
+                return _answer(answer[0], f"{prompt} {'approved' if answer[0] else 'rejected'} {answer[1]}".rstrip())
+            if ctx.cancel.is_set():
+                return Outcome(ok=False, message="cancelled", cancelled=True)
+            return _answer(on_timeout, f"{prompt} no answer in {format_duration(timeout or 0)}: "
+                                       f"{'approved' if on_timeout else 'rejected'} (on_timeout)")
         stream = self._stdin if self._stdin is not None else sys.stdin
         interactive = self._stdin is not None or (ctx.options.interactive and stream.isatty())
         if not interactive:

@@ -7,6 +7,7 @@ import asyncio
 import copy
 import dataclasses
 import threading
+import time
 from typing import Any, Callable
 
 from temporalio import activity
@@ -15,6 +16,8 @@ from temporalio.client import Client
 from .host import RunHost, RunRequest
 
 HEARTBEAT_EVERY = 2.0  # the SDK sends at most one per 80% of the workflow's heartbeat timeout (10 s)
+ASK_POLL = 1.0  # how often a step waiting for approval looks for the answer
+RPC_LIMIT = 60.0
 
 
 class Activities:
@@ -37,6 +40,35 @@ class Activities:
             host = self._hosts[run] = RunHost(RunRequest.from_data(request))
         return host
 
+    def _asker(self, key: str, mask: Callable[[str], str]) -> Callable:
+        """RunOptions.ask for step `key`: its question goes to the workflow (`ask` update; the follower shows
+        it with how to answer) and its answer is the next decision for this step (`playbook approve/reject`).
+        Called from the step's thread; the SDK's calls run on this activity's event loop."""
+        loop = asyncio.get_running_loop()
+        handle = self._client.get_workflow_handle(activity.info().workflow_id)
+
+        def call(coro) -> Any:
+            return asyncio.run_coroutine_threadsafe(coro, loop).result(RPC_LIMIT)
+
+        def ask(prompt: str, timeout: float | None, cancel: threading.Event) -> tuple[bool, str] | None:
+            seen = call(handle.execute_update("ask", {"key": key, "prompt": mask(prompt)}))
+            deadline = None if timeout is None else time.monotonic() + timeout
+            try:
+                while not cancel.wait(ASK_POLL if deadline is None else
+                                      max(0.0, min(ASK_POLL, deadline - time.monotonic()))):
+                    for d in call(handle.query("decisions", seen)):
+                        if d["step"] == key:
+                            return bool(d["approve"]), f"by {d['by']}" + (f": {d['reason']}" if d["reason"] else "")
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return None
+                return None
+            finally:
+                try:  # nobody may answer a question that is over
+                    call(handle.execute_update("ask", {"key": key, "prompt": None}))
+                except Exception:  # noqa: BLE001 — the run is gone or cancelled: nothing to withdraw from
+                    pass
+        return ask
+
     def _attempt(self, request: dict, key: str) -> RunHost:
         """The run's host as one attempt of step `key` sees it: its processes are told the run, the step and
         the attempt (PLAYBOOK_RUN_ID, PLAYBOOK_STEP, PLAYBOOK_ATTEMPT), so a step whose earlier attempt was lost
@@ -49,7 +81,8 @@ class Activities:
         env = {**options.env, "PLAYBOOK_RUN_ID": info.workflow_id, "PLAYBOOK_STEP": key,
                "PLAYBOOK_ATTEMPT": str(info.attempt)}
         mine = copy.copy(host)  # steps of one run run at once on this worker: each gets its own environment
-        mine.prepared = dataclasses.replace(host.prepared, options=dataclasses.replace(options, env=env))
+        ask = self._asker(key, host.prepared.inputs.mask)
+        mine.prepared = dataclasses.replace(host.prepared, options=dataclasses.replace(options, env=env, ask=ask))
         return mine
 
     async def _beating(self, work: Callable[[threading.Event], Any]) -> Any:

@@ -68,6 +68,8 @@ async def show_text(conn: Connection, run_id: str, ui: str | None) -> str:
         lines.append(f"  {result['status']:<12} {key}" + (f": {message}" if message else "") + rollback)
     if state.get("awaiting"):
         lines.append(f"waiting for approval: {state['awaiting']['key']}: {state['awaiting']['prompt']}")
+    for key, prompt in state.get("asked", {}).items():  # approve/pause steps waiting on a worker
+        lines.append(f"waiting for approval: {key}: {prompt}")
     for d in state.get("decisions", []):
         verdict = "approved" if d["approve"] else "rejected"
         lines.append(f"{verdict} {d['step']} by {d['by']} at {_when(dt.datetime.fromtimestamp(d['at'], dt.timezone.utc))}"

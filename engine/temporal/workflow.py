@@ -47,6 +47,7 @@ class PlaybookRun:
         self.awaiting: dict | None = None  # the confirmation waiting for a person: {key, prompt}
         self.answer: dict | None = None
         self.decisions: list[dict] = []  # every approval and rejection: who, why, which step, when
+        self.asked: dict[str, str] = {}  # steps whose own gate (approve, pause) waits for a person: key -> prompt
 
     @workflow.query(name="progress")
     def progress(self, since: int = 0) -> list[dict]:
@@ -55,32 +56,62 @@ class PlaybookRun:
     @workflow.query(name="results")
     def step_results(self) -> dict:
         return {"playbook": self.playbook, "started": self.started, "results": self.results,
-                "decisions": self.decisions, "awaiting": self.awaiting}
+                "decisions": self.decisions, "awaiting": self.awaiting, "asked": self.asked}
+
+    @workflow.query(name="decisions")
+    def decisions_query(self, since: int = 0) -> list[dict]:
+        return self.decisions[since:]
 
     @workflow.query(name="awaiting")
     def awaiting_query(self) -> dict | None:
         return self.awaiting
 
+    def _waiting(self) -> list[str]:
+        confirm = [self.awaiting["key"]] if self.awaiting is not None and self.answer is None else []
+        return confirm + sorted(self.asked)
+
     @workflow.update(name="decide")
     def decide(self, decision: dict) -> str:
         """A person's answer to the waiting confirmation: {approve: bool, by: NAME, reason: TEXT, step: KEY?}."""
-        key = self.awaiting["key"] if self.awaiting else ""
+        key = decision.get("step") or self._waiting()[0]
         record = {"step": key, "approve": bool(decision.get("approve")), "by": str(decision.get("by", "")),
                   "reason": str(decision.get("reason", "")), "at": workflow.now().timestamp()}
         self.decisions.append(record)
-        self.answer = record
+        if key in self.asked:  # the step's own gate reads the decision (see `ask`)
+            del self.asked[key]
+            self._event("approved" if record["approve"] else "rejected", key, by=record["by"],
+                        reason=record["reason"])
+        else:
+            self.answer = record
         return f"{'approved' if record['approve'] else 'rejected'} {key}"
 
     @decide.validator
     def _check_decision(self, decision: dict) -> None:
         # A rejected update is not written to the history: an answer to nothing leaves no trace.
-        if self.awaiting is None or self.answer is not None:
+        waiting = self._waiting()
+        if not waiting:
             raise ValueError("no step of this run is waiting for approval")
         step = decision.get("step")
-        if step and step != self.awaiting["key"]:
-            raise ValueError(f"step {step} is not waiting for approval; {self.awaiting['key']} is")
+        if step and step not in waiting:
+            raise ValueError(f"step {step} is not waiting for approval; {', '.join(waiting)} "
+                             f"{'is' if len(waiting) == 1 else 'are'}")
+        if not step and len(waiting) > 1:
+            raise ValueError(f"steps {', '.join(waiting)} wait for approval: name one")
         if not str(decision.get("by", "")).strip():
             raise ValueError("say who decides (--as NAME)")
+
+    @workflow.update(name="ask")
+    def ask(self, question: dict) -> int:
+        """A running step's own gate (an `approve` or `pause` step: a worker has no terminal) waits for a
+        person: {key, prompt}; {key, prompt: None} withdraws it (answered in time, timed out, cancelled).
+        Returns how many decisions the run had, so the step knows which answer is its own."""
+        key, prompt = question["key"], question.get("prompt")
+        if prompt is None:
+            self.asked.pop(key, None)
+        elif key not in self.asked:
+            self.asked[key] = prompt
+            self._event("awaiting_approval", key, prompt=prompt)
+        return len(self.decisions)
 
     async def _ask(self, key: str, prompt: str) -> bool:
         """Wait for a person's approval of `key`; True approved, False rejected."""

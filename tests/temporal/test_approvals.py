@@ -40,7 +40,9 @@ def _run_meanwhile(project, flags: list[str], text: str, act) -> tuple[int, str,
         lines = _wait_for_line(proc, text)
         run_id = lines[0].split()[1]
         act(run_id)
-        out, _ = proc.communicate(timeout=90)
+        # Read through the same buffered pipe readline used: communicate() would skip what it holds.
+        out = proc.stdout.read()
+        proc.wait(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -110,6 +112,42 @@ def _json_or_none(text: str):
         return json.loads(text)
     except ValueError:
         return None
+
+
+GATE = """
+version: 1
+steps:
+  - {id: first, uses: shell, with: {script: "echo first >> log"}, rollback: {uses: shell, with: {script: "echo unfirst >> log"}}}
+  - {id: gate, needs: [first], uses: approve, with: {prompt: "Promote to production?"}}
+  - {id: after, needs: [gate], uses: shell, with: {script: "echo after >> log"}}
+"""
+
+
+@pytest.mark.parametrize("verb,ended,rc,expected_log", [
+    ("approve", "approved", 0, ["first", "after"]),
+    ("reject", "rejected", 1, ["first", "unfirst"]),  # as a person answering no at the terminal: it fails
+])
+def test_an_approve_step_on_a_worker_waits_for_playbook_approve_instead_of_a_terminal(
+        project, temporal_server, temporal_worker, verb, ended, rc, expected_log):
+    project.write("p.yaml", GATE)
+    flags = temporal_worker(project.root, f"q-gate-{uuid.uuid4().hex[:6]}")
+
+    def answer(run_id: str) -> None:
+        shown = project.run("show", run_id, "--engine", "temporal", "--temporal-address", temporal_server)
+        assert "waiting for approval: gate: Promote to production?" in shown.out, shown.out + shown.err
+        wrong = project.run("approve", run_id, "first", "--as", "bob", "--temporal-address", temporal_server)
+        assert wrong.rc == 2 and "step first is not waiting for approval; gate is" in wrong.err, wrong.err
+        answered = project.run(verb, run_id, "--as", "alice", "--reason", "soak clean",
+                               "--temporal-address", temporal_server)
+        assert answered.rc == 0, answered.err
+    rc_seen, out, run_id = _run_meanwhile(project, flags, "waits for approval: Promote to production?", answer)
+    assert rc_seen == rc, out
+    assert f"answer with: playbook approve {run_id} gate --as NAME --reason TEXT" in out, out
+    assert f"gate {ended} by alice: soak clean" in out
+    assert project.path("log").read_text().split() == expected_log
+    history = _history(temporal_server, run_id)
+    decisions = [d for d in map(_json_or_none, history.splitlines()) if isinstance(d, dict) and "by" in d]
+    assert decisions == [{"approve": verb == "approve", "by": "alice", "reason": "soak clean", "step": None}]
 
 
 SLOW = """
