@@ -284,9 +284,18 @@ def resume(run_id: str, var: tuple, yes: bool, max_parallel: int | None, no_roll
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_verbosity
 @_journal_options
+@click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
+              help="temporal: an ended run a Temporal server holds; its workers run the compensations.")
+@temporal_connection_options
 def rollback(run_id: str, var: tuple, yes: bool, context: str | None, kubeconfig: str | None, output: str,
-             verbose: bool, runs_dir: str | None) -> None:
+             verbose: bool, runs_dir: str | None, engine: str, **temporal) -> None:
     """Undo a run (finished, failed, interrupted or killed): each compensation not yet done, newest first."""
+    if engine == "temporal":
+        if var or context or kubeconfig:
+            raise UsageError("--var, --context and --kubeconfig are the run's own on Temporal: its workers "
+                             "roll it back with the inputs and cluster it ran with")
+        from .temporal.commands import rollback_temporal
+        rollback_temporal(run_id, yes, **temporal)
     from .api import RunOptions
     from .runs import Presentation, find_run, rollback_run
     from .inputs import parse_vars

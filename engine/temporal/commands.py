@@ -160,3 +160,14 @@ def show_temporal(run_id: str, ui: str | None, **conn) -> None:
         click.echo(asyncio.run(show_text(connection(**conn), run_id, ui or os.environ.get("TEMPORAL_UI"))))
         return 0
     finish(work)
+
+
+def rollback_temporal(run_id: str, yes: bool, **conn) -> None:
+    """`playbook rollback RUN --engine temporal`: undo an ended Temporal run's started steps (undo.py)."""
+    from ..interrupts import terminal_ask
+    from .undo import rollback
+
+    def work() -> int:
+        return asyncio.run(rollback(connection(**conn), run_id, yes=yes, interactive=sys.stdin.isatty(),
+                                    ask=terminal_ask, echo=click.echo))
+    finish(work)

@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from ..decisions import (FAIL, INTERRUPTED, NEEDS_CONFIRMATION, SKIP, STOP, Schedule, after_step,
-                             record_start, rollback_order, rolls_back)
+                             record_start, rollback_order, rollback_verdict, rolls_back, to_undo)
     from ..verdict import run_verdict
 
 WORKFLOW_NAME = "PlaybookRun"
@@ -36,7 +36,13 @@ WORKER_LOSS = RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds
 
 @workflow.defn(name=WORKFLOW_NAME)
 class PlaybookRun:
-    """One run of a playbook; queries: `progress` (events so far), `results` (every step's result)."""
+    """One run of a playbook; queries: `progress` (events so far), `results` (every step's result), `request`
+    (what the run was started with).
+
+    Started with a RunRequest (as data) it runs the plan. Started with {"rollback_of": ...} (by `playbook
+    rollback RUN --engine temporal`, as a new execution under the ended run's id) it only undoes: the
+    compensations of the started steps not yet undone, newest start first, as `playbook rollback` does locally.
+    """
 
     def __init__(self) -> None:
         self.events: list[dict] = []
@@ -44,6 +50,7 @@ class PlaybookRun:
         self.started: list[str] = []
         self.frames: dict[str, list[str]] = {}
         self.playbook = ""
+        self.request: dict | None = None
         self.awaiting: dict | None = None  # the confirmation waiting for a person: {key, prompt}
         self.answer: dict | None = None
         self.decisions: list[dict] = []  # every approval and rejection: who, why, which step, when
@@ -61,6 +68,10 @@ class PlaybookRun:
     @workflow.query(name="decisions")
     def decisions_query(self, since: int = 0) -> list[dict]:
         return self.decisions[since:]
+
+    @workflow.query(name="request")
+    def request_query(self) -> dict | None:
+        return self.request
 
     @workflow.query(name="awaiting")
     def awaiting_query(self) -> dict | None:
@@ -133,6 +144,9 @@ class PlaybookRun:
 
     @workflow.run
     async def run(self, request: dict) -> dict:
+        if "rollback_of" in request:
+            return await self._roll_back_ended(request["rollback_of"])
+        self.request = request
         plan = await self._activity("playbook.plan", request)
         nodes: dict[str, dict] = plan["nodes"]
         self.playbook = plan["playbook"]
@@ -216,18 +230,41 @@ class PlaybookRun:
         rolled: list[str] = []
         rb_failed: list[str] = []
         if rolls_back(stop, bool(request.get("no_rollback"))):
-            self._event("rollback_begun", steps=len(self.started))
-            for key in rollback_order(self.started):
-                undo = await self._activity("playbook.undo", request, key, limit=STEP_LIMIT)
-                self.results[key] = undo["result"]
-                if undo["rolled_back"]:
-                    rolled.append(key)
-                    self._event("rollback_succeeded", key, message=undo["message"])
-                elif undo["failed"]:
-                    rb_failed.append(key)
-                    self._event("rollback_failed", key, message=undo["message"])
+            rolled, rb_failed = await self._undo(request, self.started)
         code, reason = run_verdict(stop, bool(rb_failed))
         self._event("run_finished", exit_code=code, reason=reason, failed=failed, rolled_back=rolled,
                     rollback_failed=rb_failed)
         return {"exit_code": code, "reason": reason, "failed": failed, "rolled_back": rolled,
+                "rollback_failed": rb_failed}
+
+    async def _undo(self, request: dict, started: list[str]) -> tuple[list[str], list[str]]:
+        """The compensations of `started` (in start order), newest first, each by a worker; (rolled back,
+        failed) keys. A failing compensation is reported and the rest still run."""
+        rolled: list[str] = []
+        rb_failed: list[str] = []
+        self._event("rollback_begun", steps=len(started))
+        for key in rollback_order(started):
+            undo = await self._activity("playbook.undo", request, key, limit=STEP_LIMIT)
+            self.results[key] = undo["result"]
+            if undo["rolled_back"]:
+                rolled.append(key)
+                self._event("rollback_succeeded", key, message=undo["message"])
+            elif undo["failed"]:
+                rb_failed.append(key)
+                self._event("rollback_failed", key, message=undo["message"])
+        return rolled, rb_failed
+
+    async def _roll_back_ended(self, ended: dict) -> dict:
+        """Undo what an ended execution of this run left done: `ended` holds its request, playbook, start order
+        and step results (read through its queries by the command that started this one)."""
+        request = self.request = ended["request"]
+        self.playbook = ended.get("playbook", "")
+        self.started = list(ended["started"])
+        self.results = dict(ended["results"])
+        todo = to_undo(self.started, {k: r.get("rollback") for k, r in self.results.items()})
+        rolled, rb_failed = await self._undo(request, todo)
+        code, reason = rollback_verdict(bool(rb_failed))
+        self._event("run_finished", exit_code=code, reason=reason, failed=[], rolled_back=rolled,
+                    rollback_failed=rb_failed)
+        return {"exit_code": code, "reason": reason, "failed": [], "rolled_back": rolled,
                 "rollback_failed": rb_failed}
