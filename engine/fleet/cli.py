@@ -8,8 +8,14 @@ import click
 
 from ..cli import _confirm_fn as _confirm
 from ..inputs import parse_vars as _vars
+from ..temporal.options import connection_options
 from . import commands as cmds
 from .commands import FleetRequest
+
+_ENGINE = click.option("--engine", type=click.Choice(["local", "temporal"]), default="local", show_default=True,
+                       help="temporal: a Temporal server holds the fleet run, one parent workflow with a child "
+                            "workflow per cluster, run by `playbook worker`s (docs/temporal.md).")
+_UI = click.option("--temporal-ui", help="With --engine temporal: the Web UI address, for the link [TEMPORAL_UI].")
 
 
 def _fleets_option(fn):
@@ -57,13 +63,21 @@ def plan_command(fleet: str, playbook: str, var: tuple, kubeconfig: str | None, 
               help="On a halt, running clusters finish or are stopped [the fleet file's on_halt.running].")
 @_OUTPUT
 @_fleets_option
+@_ENGINE
+@click.option("--task-queue", default="playbook", show_default=True, help="With --engine temporal: the workers' queue.")
+@click.option("--detach", is_flag=True, help="With --engine temporal: print the fleet run's id and return at once.")
+@connection_options
 def run_command(fleet: str, playbook: str, var: tuple, kubeconfig: str | None, yes: bool, max_parallel: int | None,
-                no_rollback: bool, on_halt: str | None, output: str, fleets_dir: str | None) -> None:
+                no_rollback: bool, on_halt: str | None, output: str, fleets_dir: str | None, engine: str,
+                task_queue: str, detach: bool, **temporal) -> None:
     """Run PLAYBOOK on every cluster of FLEET, wave after wave, each cluster journaled on its own."""
     values, raw = _vars(var)
     req = FleetRequest(Path(fleet), Path(playbook), values, raw, kubeconfig=kubeconfig, yes=yes,
                        max_parallel=max_parallel, no_rollback=no_rollback, on_halt_running=on_halt, output=output,
                        confirm=_confirm(yes))
+    if engine == "temporal":
+        from ..temporal.fleet_commands import fleet_run
+        fleet_run(req, cmds.fleets_dir(fleets_dir), task_queue, detach, temporal)
     sys.exit(cmds.run_fleet(req, cmds.fleets_dir(fleets_dir)))
 
 
@@ -99,22 +113,41 @@ def rollback_command(fleet_run: str, var: tuple, yes: bool, output: str, fleets_
 @fleet_group.command("status")
 @click.argument("fleet_run", metavar="FLEET_RUN", default="last")
 @_fleets_option
-def status_command(fleet_run: str, fleets_dir: str | None) -> None:
+@_ENGINE
+@_UI
+@connection_options
+def status_command(fleet_run: str, fleets_dir: str | None, engine: str, temporal_ui: str | None,
+                   **temporal) -> None:
     """The clusters of a fleet run by wave, with their status and current step [last]."""
+    if engine == "temporal":
+        from ..temporal.fleet_commands import fleet_view
+        fleet_view("status", fleet_run, temporal_ui, temporal)
     click.echo(cmds.status_text(cmds.fleets_dir(fleets_dir), fleet_run))
 
 
 @fleet_group.command("show")
 @click.argument("fleet_run", metavar="FLEET_RUN", default="last")
 @_fleets_option
-def show_command(fleet_run: str, fleets_dir: str | None) -> None:
+@_ENGINE
+@_UI
+@connection_options
+def show_command(fleet_run: str, fleets_dir: str | None, engine: str, temporal_ui: str | None,
+                 **temporal) -> None:
     """A fleet run's timeline (waves, clusters, gates, halt, rollbacks) and its cluster table [last]."""
+    if engine == "temporal":
+        from ..temporal.fleet_commands import fleet_view
+        fleet_view("show", fleet_run, temporal_ui, temporal)
     click.echo(cmds.show_text(cmds.fleets_dir(fleets_dir), fleet_run))
 
 
 @fleet_group.command("list")
 @_fleets_option
-def list_command(fleets_dir: str | None) -> None:
-    """The fleet runs in the journal, with their status."""
+@_ENGINE
+@connection_options
+def list_command(fleets_dir: str | None, engine: str, **temporal) -> None:
+    """The fleet runs in the journal (or on the Temporal server), with their status."""
+    if engine == "temporal":
+        from ..temporal.fleet_commands import fleet_view
+        fleet_view("list", None, None, temporal)
     click.echo(cmds.list_text(cmds.fleets_dir(fleets_dir)))
 

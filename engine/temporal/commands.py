@@ -76,11 +76,14 @@ def worker_command(task_queue: str, **conn) -> None:
     from temporalio.worker import Worker
 
     from .activities import Activities
+    from .fleet_activities import FleetActivities
+    from .fleet_workflow import PlaybookFleet, PlaybookFleetUndo
     from .workflow import PlaybookRun
 
     async def serve() -> None:
         client = await connection(**conn).connect()
-        worker = Worker(client, task_queue=task_queue, workflows=[PlaybookRun], activities=Activities(client).all(),
+        worker = Worker(client, task_queue=task_queue, workflows=[PlaybookRun, PlaybookFleet, PlaybookFleetUndo],
+                        activities=Activities(client).all() + FleetActivities(client).all(),
                         max_concurrent_activities=64)
         click.echo(f"worker: serving task queue {task_queue} in namespace {client.namespace}", err=True)
         await worker.run()

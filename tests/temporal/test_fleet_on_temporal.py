@@ -1,0 +1,163 @@
+"""`playbook fleet run --engine temporal` on an emulated fleet with real kubectl, a real dev server and a worker:
+one parent workflow walks the waves (canary, then the rest) and starts a child workflow per cluster; a fault in
+wave 2 halts the fleet and the child rollbacks return every touched cluster to where it began, newest first."""
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
+from engine.emulator.fleet import EmulatedFleet, Member  # noqa: E402
+from fleet_harness import FleetCli  # noqa: E402
+
+pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="the fleet drives the real kubectl")
+
+PLAYBOOK = """
+version: 1
+name: label-upgrade
+inputs:
+  rev: {type: string, required: true}
+steps:
+  - id: label
+    uses: kubectl
+    with: {args: [label, namespace, test-namespace, "fleet/rev={{ rev }}", --overwrite]}
+    rollback:
+      uses: kubectl
+      with: {args: [label, namespace, test-namespace, "fleet/rev-"]}
+  - id: annotate
+    needs: [label]
+    uses: kubectl
+    with: {args: [annotate, namespace, test-namespace, "fleet/by={{ rev }}", --overwrite]}
+    rollback:
+      uses: kubectl
+      with: {args: [annotate, namespace, test-namespace, "fleet/by-"]}
+"""
+# c03 refuses the label patch: its own run fails (and undoes itself); the fleet's budget of 0 is exceeded.
+PATCH_FAILS = {"api_errors": [{"path": "^/api/v1/namespaces/test-namespace", "method": "PATCH", "status": 500,
+                               "times": 1}]}
+
+
+def fleet_file(names: list[str], waves: str) -> str:
+    clusters = "".join(f"  - {{name: {n}, labels: {{env: {'dev' if i == 0 else 'prod'}}}}}\n"
+                       for i, n in enumerate(names))
+    return f"version: 1\nname: small\nparallelism: 2\nclusters:\n{clusters}{waves}"
+
+
+@pytest.fixture
+def fleet_on_temporal(tmp_path, temporal_worker):
+    """start(count, faults) -> (FleetCli, the `fleet run` flags reaching a worker whose kubeconfig is the fleet's)."""
+    started: list[EmulatedFleet] = []
+
+    def start(count: int, faults: dict | None = None) -> tuple[FleetCli, list[str]]:
+        names = [f"c{i:02d}" for i in range(1, count + 1)]
+        fleet = EmulatedFleet([Member(n, faults=(faults or {}).get(n), readiness_delay=0.05) for n in names],
+                              state_dir=tmp_path / "emulated").start()
+        started.append(fleet)
+        cli = FleetCli(tmp_path, fleet)
+        flags = temporal_worker(tmp_path, f"fleet-{tmp_path.name}", env=fleet.env())
+        return cli, flags
+    yield start
+    for fleet in started:
+        fleet.stop()
+
+
+def labels(cli: FleetCli, cluster: str) -> dict:
+    ns = json.loads(cli.kubectl(cluster, "get", "namespace", "test-namespace", "-o", "json"))
+    return {k: v for k, v in {**(ns["metadata"].get("labels") or {}),
+                              **(ns["metadata"].get("annotations") or {})}.items() if k.startswith("fleet/")}
+
+
+def child_workflows(address: str, fleet_id: str) -> list[tuple[str, str]]:
+    """(workflow type, id) of every child workflow the fleet's parent started, from its history."""
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.client import Client
+
+    async def read() -> list[tuple[str, str]]:
+        client = await Client.connect(address)
+        history = await client.get_workflow_handle(fleet_id).fetch_history()
+        return [(e.start_child_workflow_execution_initiated_event_attributes.workflow_type.name,
+                 e.start_child_workflow_execution_initiated_event_attributes.workflow_id)
+                for e in history.events
+                if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED]
+    return asyncio.run(read())
+
+
+@pytest.mark.timeout(600)
+def test_a_fleet_of_four_runs_in_waves_as_a_parent_workflow_with_a_child_per_cluster(fleet_on_temporal,
+                                                                                      temporal_server):
+    cli, flags = fleet_on_temporal(4)
+    cli.write("fleet.yaml", fleet_file(cli.emulated.names(), "waves:\n  - {name: canary, canary: true, "
+                                                             "select: {env: dev}}\n  - {name: rest, select: {}}\n"))
+    cli.write("label.yaml", PLAYBOOK)
+
+    run = cli.run("fleet", "run", "fleet.yaml", "label.yaml", "--var", "rev=r2", "--output", "json", *flags,
+                  timeout=500)
+
+    assert run.rc == 0, run.why()
+    assert [(e["wave"], e["clusters"]) for e in run.fleet("wave_started")] == \
+        [("canary", ["c01"]), ("rest", ["c02", "c03", "c04"])]
+    kinds = [(e["event"], e.get("cluster") or e.get("wave")) for e in run.events if "step" not in e]
+    assert kinds.index(("cluster_finished", "c01")) < kinds.index(("wave_started", "rest"))
+    assert {e["cluster"]: e["status"] for e in run.fleet("cluster_finished")} == \
+        {c: "succeeded" for c in cli.emulated.names()}
+    # Each cluster's step events come with the cluster and its wave, as in a local fleet run.
+    steps = {(e["cluster"], e["step"]) for e in run.events if e["event"] == "step_succeeded"}
+    assert steps == {(c, s) for c in cli.emulated.names() for s in ("label", "annotate")}
+    assert all(labels(cli, c) == {"fleet/rev": "r2", "fleet/by": "r2"} for c in cli.emulated.names())
+    fleet_id = run.fleet("fleet_started")[0]["fleet_id"]
+    # The parent's history: a child workflow per cluster, canary first.
+    children = child_workflows(temporal_server, fleet_id)
+    assert children[0] == ("PlaybookRun", f"{fleet_id}.c01")
+    assert sorted(children) == [("PlaybookRun", f"{fleet_id}.{c}") for c in cli.emulated.names()]
+    # status and show read the parent's state back, with the Web UI link.
+    status = cli.run("fleet", "status", fleet_id, "--engine", "temporal", "--temporal-address", temporal_server,
+                     "--temporal-ui", "http://127.0.0.1:8233")
+    assert status.rc == 0, status.err
+    assert status.out.splitlines()[0] == f"fleet run {fleet_id} on Temporal: succeeded"
+    assert f"http://127.0.0.1:8233/namespaces/default/workflows/{fleet_id}" in status.out
+    assert all(f"{c}" in status.out for c in cli.emulated.names()) and "wave rest [3 succeeded]" in status.out
+    show = cli.run("fleet", "show", fleet_id, "--engine", "temporal", "--temporal-address", temporal_server)
+    assert show.rc == 0, show.err
+    assert "wave canary: c01" in show.out and "fleet succeeded (exit 0)" in show.out, show.out
+    # A cluster's run is an ordinary Temporal run: `playbook show` reads it.
+    one = cli.run("show", f"{fleet_id}.c03", "--engine", "temporal", "--temporal-address", temporal_server)
+    assert one.rc == 0 and "succeeded    label" in one.out, one.out + one.err
+
+
+@pytest.mark.timeout(600)
+def test_a_fault_in_wave_two_halts_the_fleet_and_child_rollbacks_undo_every_touched_cluster(fleet_on_temporal,
+                                                                                           temporal_server):
+    cli, flags = fleet_on_temporal(5, faults={"c03": PATCH_FAILS})
+    before = {c: labels(cli, c) for c in cli.emulated.names()}
+    cli.write("fleet.yaml", fleet_file(cli.emulated.names(),
+                                       "waves:\n  - {name: canary, canary: true, select: {env: dev}}\n"
+                                       "  - {name: second, clusters: [c02, c03], parallelism: 1}\n"
+                                       "  - {name: last, select: {}}\n"))
+    cli.write("label.yaml", PLAYBOOK)
+
+    run = cli.run("fleet", "run", "fleet.yaml", "label.yaml", "--var", "rev=r2", "--output", "json", *flags,
+                  timeout=500)
+
+    assert run.rc == 1, run.why()
+    assert {e["cluster"]: e["status"] for e in run.fleet("cluster_finished")} == \
+        {"c01": "succeeded", "c02": "succeeded", "c03": "failed"}
+    halted = run.fleet("fleet_halted")
+    assert len(halted) == 1 and halted[0]["reason"] == "budget_exceeded" and "c03" in halted[0]["message"]
+    assert [e["wave"] for e in run.fleet("wave_started")] == ["canary", "second"]  # wave 3 never began
+    # The completed clusters are rolled back in reverse order of completion, each by a child workflow.
+    assert [e["cluster"] for e in run.fleet("cluster_rollback_finished")] == ["c02", "c01"]
+    assert all(e["status"] == "succeeded" for e in run.fleet("cluster_rollback_finished"))
+    assert run.fleet("fleet_finished")[0]["status"] == "rolled_back"
+    assert {c: labels(cli, c) for c in cli.emulated.names()} == before  # each ends as it began
+    fleet_id = run.fleet("fleet_started")[0]["fleet_id"]
+    children = child_workflows(temporal_server, fleet_id)
+    assert children == [("PlaybookRun", f"{fleet_id}.c01"), ("PlaybookRun", f"{fleet_id}.c02"),
+                        ("PlaybookRun", f"{fleet_id}.c03"), ("PlaybookFleetUndo", f"{fleet_id}.c02.rollback"),
+                        ("PlaybookFleetUndo", f"{fleet_id}.c01.rollback")]
+    show = cli.run("fleet", "show", fleet_id, "--engine", "temporal", "--temporal-address", temporal_server)
+    assert "HALT (budget_exceeded)" in show.out and "c02: rollback succeeded" in show.out, show.out
