@@ -19,6 +19,7 @@ from temporalio.exceptions import ChildWorkflowError
 from temporalio.workflow import ActivityCancellationType, ChildWorkflowCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from ..decisions import rollback_order, to_undo
     from ..fleet.journal import FleetState
     from ..fleet.waves import ending, judge, pick, rollback_ending
     from ..errors import EXIT_OK, EXIT_ROLLBACK_FAILED, EXIT_STOPPED
@@ -312,7 +313,8 @@ class PlaybookFleet:
 @workflow.defn(name=UNDO_WORKFLOW)
 class PlaybookFleetUndo:
     """A finished cluster run's compensations: every step it started, undone newest first by the engine's undo
-    activity, which reads the step results through this workflow's `results` query as it does a run's."""
+    activity (newest start first, engine/decisions.py), which reads the step results through this workflow's
+    `results` query as it does a run's."""
 
     def __init__(self) -> None:
         self.state: dict = {"playbook": "", "started": [], "results": {}, "decisions": [], "awaiting": None}
@@ -329,7 +331,9 @@ class PlaybookFleetUndo:
                 retry_policy=WORKER_LOSS, cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
         self.state = {**self.state, **(await activity(RUN_STATE, data["run_id"]))}
         rolled, failed = [], []
-        for key in reversed(self.state["started"]):
+        started, results = self.state["started"], self.state["results"]
+        # A step whose compensation already succeeded (an earlier fleet rollback of this run) is not undone again.
+        for key in rollback_order(to_undo(started, {k: (results.get(k) or {}).get("rollback") for k in started})):
             undo = await activity("playbook.undo", data["request"], key, limit=STEP_LIMIT)
             self.state["results"][key] = undo["result"]
             if undo["rolled_back"]:
