@@ -600,7 +600,8 @@ class Bench:
         if reason:
             rows.append(Row(case, f"not measured: {reason}"))
             return
-        sys.path.insert(0, str(BENCH))
+        # The emulator runs in this process: from this checkout, not wherever the virtualenv's install points.
+        sys.path[:0] = [str(ROOT), str(BENCH)]
         measure = getattr(__import__(module), function)
         measure(self, rows, Row=Row, secs=secs, timed=timed, CANARY=CANARY)
 

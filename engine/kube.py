@@ -22,6 +22,7 @@ from .errors import PlaybookError
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
+LATE_GRACE = 4.0  # how far past its deadline a wait may still be reading a slow server's answer
 
 
 # -- errors ------------------------------------------------------------------------------------------
@@ -68,6 +69,11 @@ class UnknownKind(KubeError):
 
 class ClusterUnreachable(KubeError):
     """No answer from the API server (connection refused, DNS, timeout)."""
+
+
+class ApiTimeout(ClusterUnreachable):
+    """The API server took the request but did not answer within the read timeout (a busy server, a slow
+    network): unlike a refused connection, asking again may well work."""
 
 
 class KubeConfigError(KubeError):
@@ -254,6 +260,8 @@ class Kube:
             status = getattr(err, "status", None)
             if isinstance(status, int) and status:
                 raise error_for(status, getattr(err, "body", "") or "", what) from None
+            if _is_read_timeout(err):
+                raise ApiTimeout(f"{what}: no answer from the Kubernetes API within {read:g}s") from None
             failure = _wrap_transport(err, what)
             if _is_connect_failure(err):
                 with self._lock:
@@ -335,23 +343,30 @@ class Kube:
             return None
 
     def list(self, kind: str, namespace: str | None = None, selector: Any = None,
-             field_selector: str | None = None) -> tuple[list[dict], str]:
-        """(items, resourceVersion); namespace None lists across all namespaces."""
+             field_selector: str | None = None, *, timeout: float | None = None) -> tuple[list[dict], str]:
+        """(items, resourceVersion); namespace None lists across all namespaces. `timeout`: seconds to wait
+        for the answer (default READ_TIMEOUT); raises ApiTimeout past it."""
         res = self.resource(kind)
-        data = self.request("GET", res.path(namespace), query={"labelSelector": selector_text(selector),
-                                                               "fieldSelector": field_selector})
+        data = self.request("GET", res.path(namespace), timeout=timeout,
+                            query={"labelSelector": selector_text(selector), "fieldSelector": field_selector})
         return list(data.get("items") or []), str((data.get("metadata") or {}).get("resourceVersion") or "")
 
     def watch(self, kind: str, namespace: str | None, resource_version: str, *, selector: Any = None,
-              field_selector: str | None = None, seconds: float = 5.0) -> Iterator[tuple[str, dict]]:
-        """(type, object) events after `resource_version` for at most `seconds`; raises Gone when too old."""
+              field_selector: str | None = None, seconds: float = 5.0,
+              slack: float = 5.0) -> Iterator[tuple[str, dict]]:
+        """(type, object) events after `resource_version` for at most `seconds` (and `slack` more for a busy
+        server to answer); raises Gone when too old. A server that does not answer in time ends the window
+        with no events, as a dropped stream does: the caller watches again from the last version it saw."""
         from kubernetes.watch.watch import iter_resp_lines
         res = self.resource(kind)
         window = max(1, int(seconds))
-        resp = self.request("GET", res.path(namespace), stream=True, timeout=window + 5.0,
-                            query={"watch": "true", "resourceVersion": resource_version or None,
-                                   "allowWatchBookmarks": "true", "timeoutSeconds": window,
-                                   "labelSelector": selector_text(selector), "fieldSelector": field_selector})
+        try:
+            resp = self.request("GET", res.path(namespace), stream=True, timeout=window + slack,
+                                query={"watch": "true", "resourceVersion": resource_version or None,
+                                       "allowWatchBookmarks": "true", "timeoutSeconds": window,
+                                       "labelSelector": selector_text(selector), "fieldSelector": field_selector})
+        except ApiTimeout:
+            return
         complete = False
         try:
             for line in iter_resp_lines(resp):
@@ -376,8 +391,15 @@ class Kube:
 
 def _is_connect_failure(err: Exception) -> bool:
     text = f"{type(err).__name__} {err}"
-    return any(s in text for s in ("NewConnectionError", "Connection refused", "MaxRetryError",
-                                   "NameResolution", "ConnectTimeout"))
+    # Only a connection that could not be made: a MaxRetryError caused by a read timeout or a dropped
+    # stream means a busy server, and must not make every later call of this client fail at once.
+    return any(s in text for s in ("NewConnectionError", "Connection refused", "NameResolution", "ConnectTimeout"))
+
+
+def _is_read_timeout(err: Exception) -> bool:
+    """A read that timed out (urllib3's ReadTimeoutError, alone or as the cause of MaxRetryError)."""
+    text = f"{type(err).__name__} {err}"
+    return "ReadTimeout" in text or ("timed out" in text and "ConnectTimeout" not in text)
 
 
 def _is_read_end(err: Exception) -> bool:
@@ -439,17 +461,24 @@ def watch_until(kube: Kube, kind: str, namespace: str | None, judge: Judge, *, d
         remaining = deadline - time.time()
         if remaining <= 0:
             return "timeout", last
+        # No read may outlast the deadline by more than LATE_GRACE: a busy server's slow answer is waited for
+        # that long, then asked again (the client retries a read once, so each try gets half).
+        patience = min(READ_TIMEOUT, (remaining + LATE_GRACE) / 2)
         if not listed:
-            items, rv = kube.list(kind, namespace, selector, field_selector)
+            try:
+                items, rv = kube.list(kind, namespace, selector, field_selector, timeout=patience)
+            except ApiTimeout:
+                continue
             objects = {key(o): o for o in items}
             listed = True
             if judged():
                 return "done", last
             continue
+        window = min(remaining, 2.0, max(heartbeat, 1.0))
         try:
             for kind_of_event, obj in kube.watch(kind, namespace, rv, selector=selector,
-                                                 field_selector=field_selector,
-                                                 seconds=min(remaining, 2.0, max(heartbeat, 1.0))):
+                                                 field_selector=field_selector, seconds=window,
+                                                 slack=max(1.0, min(5.0, patience - window))):
                 rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
                 if kind_of_event == "BOOKMARK":
                     continue

@@ -366,12 +366,8 @@ class Server:
                 if item is None:  # the emulator is stopping
                     break
                 if item == b"":
-                    if q.get("allowWatchBookmarks") == "true" and not table:
-                        # The window closes with a bookmark, so the client's next watch starts from now
-                        # rather than from an old resourceVersion that may have left the replay log.
-                        await resp.write(_dumps({"type": "BOOKMARK", "object": {
-                            "kind": rt.kind, "apiVersion": rt.api_version,
-                            "metadata": {"resourceVersion": store.resource_version}}}).encode() + b"\n")
+                    await self._close_window(resp, rt, queue, unsubscribe,
+                                             bookmark=q.get("allowWatchBookmarks") == "true" and not table)
                     break
                 await resp.write(item)
         except (ConnectionResetError, asyncio.CancelledError):
@@ -384,6 +380,32 @@ class Server:
         except (ConnectionResetError, RuntimeError):
             pass
         return resp
+
+    async def _close_window(self, resp: web.StreamResponse, rt: ResourceType, queue: asyncio.Queue,
+                            unsubscribe: Any, *, bookmark: bool) -> None:
+        """End a watch window: first every change still queued for this watcher, then the closing bookmark.
+
+        The bookmark's resourceVersion is where the client's next watch starts, so it must not pass a change
+        this watcher has not been sent. Under load the window's time runs out while changes wait in its
+        queue (the loop was busy writing, or a controller burst filled it): those are sent first, and the
+        bookmark is the version as of unsubscribing, which every queued change is at or before.
+        """
+        unsubscribe()
+        upto = self.api.store.resource_version
+        pending: list[bytes] = []
+        while not queue.empty():
+            line = queue.get_nowait()
+            if line is None:  # the emulator is stopping: the client lists again on its next watch
+                return
+            pending.append(line)
+        for line in pending:
+            await resp.write(line)
+        if bookmark:
+            # The window closes with a bookmark, so the client's next watch starts from now rather than
+            # from an old resourceVersion that may have left the replay log.
+            await resp.write(_dumps({"type": "BOOKMARK", "object": {
+                "kind": rt.kind, "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": upto}}}).encode() + b"\n")
 
     def _log(self, rt: ResourceType, namespace: str, name: str, q: Any) -> web.Response:
         pod = self.api.get(rt, namespace, name)
