@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """The benchmark: engine overhead against a bash loop and ansible-core, cold start, planning large playbooks,
-parallel waves, the end-to-end canary upgrade on the emulator, and 200 namespaces of mixed workload kinds moved
-ten at a time. Prints one table with each target beside
-its figure.
+parallel waves, the end-to-end canary upgrade on the emulator, and namespaces of mixed workload kinds moved
+ten at a time. Prints one table with each target beside its figure.
 
     python bench/run.py            # everything (ansible-core up to N=1000: about 15 minutes)
     python bench/run.py --quick    # fewer runs, smaller N, ansible-core at N=50 only (about 2 minutes)
+    python bench/run.py --only 6 --mixed-full   # mixed kinds at 200 namespaces / 1,000 workloads
 
 Every case is run several times, interleaved with the cases it is compared against (so a noisy machine slows
 both sides alike), and the median is reported. ansible-core is installed into bench/.venv by this script.
@@ -590,7 +590,9 @@ class Bench:
     # 6. a real cluster's mix, paced
 
     def mixed(self) -> None:
-        self._on_emulator("6. end to end: 200 namespaces / 1,000 workloads of mixed kinds, 10 at a time",
+        n = self.args.mixed_namespaces or 40
+        self._on_emulator(f"6. end to end: {n} namespaces / {n * 5:,} workloads of mixed kinds, 10 at a time"
+                          + ("" if self.args.mixed_namespaces else " (--mixed-full: 200 / 1,000)"),
                           "mixed upgrade", "mixed_workloads", "measure_mixed")
 
     def _on_emulator(self, title: str, case: str, module: str, function: str) -> None:
@@ -650,13 +652,16 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer runs, N up to 200, ansible-core at N=50 only")
     parser.add_argument("--only", help="comma-separated sections to run: 1 per-step, 2 cold start, 3 planning, "
-                                       "4 parallel waves, 5 end to end, 6 mixed kinds at 200 namespaces, 7 memory")
+                                       "4 parallel waves, 5 end to end, 6 mixed kinds (40 namespaces; --mixed-full: 200), "
+                                       "7 memory")
     parser.add_argument("--no-ansible", action="store_true", help="do not install ansible-core if it is missing")
     parser.add_argument("--ansible-max-n", type=int, help="largest N to run ansible-core at (default 1000; quick 50)")
     parser.add_argument("--playbook", help="the playbook executable to measure (default: .venv/bin/playbook)")
     parser.add_argument("--json", help="also write the rows as JSON to this file")
     parser.add_argument("--keep", action="store_true", help="keep the generated playbooks and runs (prints where)")
     parser.add_argument("--silent", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--mixed-full", dest="mixed_namespaces", action="store_const", const=200,
+                        help="section 6 at issue 12's size: 200 namespaces / 1,000 workloads (default 40 / 200)")
     args = parser.parse_args(argv)
     bench = Bench(args)
     if args.keep:
