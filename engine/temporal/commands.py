@@ -77,12 +77,12 @@ def worker_command(task_queue: str, **conn) -> None:
 
     from .activities import Activities
     from .fleet_activities import FleetActivities
-    from .fleet_workflow import PlaybookFleet, PlaybookFleetUndo
+    from .fleet_workflow import PlaybookFleet
     from .workflow import PlaybookRun
 
     async def serve() -> None:
         client = await connection(**conn).connect()
-        worker = Worker(client, task_queue=task_queue, workflows=[PlaybookRun, PlaybookFleet, PlaybookFleetUndo],
+        worker = Worker(client, task_queue=task_queue, workflows=[PlaybookRun, PlaybookFleet],
                         activities=Activities(client).all() + FleetActivities(client).all(),
                         max_concurrent_activities=64)
         click.echo(f"worker: serving task queue {task_queue} in namespace {client.namespace}", err=True)

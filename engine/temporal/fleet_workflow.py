@@ -1,8 +1,8 @@
 """A fleet change on Temporal: one parent workflow walks the fleet plan's waves as the local orchestrator does
 (engine/fleet/orchestrator.py), starting a child `PlaybookRun` workflow per cluster with that cluster's context,
-kubeconfig and inputs. On a halt it rolls back the clusters it changed, newest completion first, each through a
-child `PlaybookFleetUndo` workflow that runs that cluster's compensations (its started steps' undos, newest
-first) with the engine's own undo activity.
+kubeconfig and inputs. On a halt it rolls back the clusters it changed, newest completion first, each by a child
+workflow that is a new execution of the cluster's run (its id) undoing that run's started steps, newest first,
+as `playbook rollback RUN --engine temporal` does.
 
 Every decision (who starts, when the failure budget halts, how the fleet ends, what to roll back and in which
 order) is made by the same pure code as the local orchestrator's (engine/fleet/waves.py, FleetState); its
@@ -15,23 +15,19 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ChildWorkflowError
-from temporalio.workflow import ActivityCancellationType, ChildWorkflowCancellationType
+from temporalio.exceptions import ActivityError, ChildWorkflowError
+from temporalio.workflow import ChildWorkflowCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from ..decisions import rollback_order, to_undo
     from ..fleet.journal import FleetState
     from ..fleet.waves import ending, judge, pick, rollback_ending
     from ..errors import EXIT_OK, EXIT_ROLLBACK_FAILED, EXIT_STOPPED
     from .workflow import WORKFLOW_NAME
 
 FLEET_WORKFLOW = "PlaybookFleet"
-UNDO_WORKFLOW = "PlaybookFleetUndo"
 RUN_STATE = "playbook.fleet.run_state"
 ROLLBACK = "rollback"  # the confirmation a manual rollback (on_halt.rollback: manual) waits for
 SHORT_LIMIT = timedelta(minutes=10)
-STEP_LIMIT = timedelta(days=7)
-HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 WORKER_LOSS = RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1))
 
 
@@ -286,12 +282,10 @@ class PlaybookFleet:
             self.emit("cluster_rollback_started", cluster=name, wave=c.wave, run_id=c.run_id)
             message = ""
             try:
-                result = await workflow.execute_child_workflow(
-                    UNDO_WORKFLOW, {"request": self.request["requests"][name], "run_id": c.run_id},
-                    id=f"{c.run_id}.rollback")
+                result = await self._undo_cluster(name, c.run_id)
                 ok = not result["rollback_failed"]
                 message = ", ".join(result["rollback_failed"])
-            except ChildWorkflowError as err:
+            except (ActivityError, ChildWorkflowError) as err:
                 ok, message = False, str(err.cause or err)
             if not ok:
                 failed.append(name)
@@ -301,6 +295,15 @@ class PlaybookFleet:
         end = rollback_ending(failed, self.state.halted, self.interrupted)
         return self._end(end.status, end.exit_code, end.message)
 
+    async def _undo_cluster(self, name: str, run_id: str) -> dict:
+        """The cluster's compensations: a new execution of its run's workflow id given what the ended one
+        started and its results (read through its queries), as `playbook rollback RUN --engine temporal` does."""
+        state = await workflow.execute_activity(
+            RUN_STATE, run_id, start_to_close_timeout=SHORT_LIMIT, retry_policy=WORKER_LOSS)
+        ended = {"request": self.request["requests"][name], "playbook": state.get("playbook", ""),
+                 "started": state["started"], "results": state["results"]}
+        return await workflow.execute_child_workflow(WORKFLOW_NAME, {"rollback_of": ended}, id=run_id)
+
     def _end(self, status: str, code: int, message: str = "") -> dict:
         by: dict[str, list[str]] = {}
         for name, c in self.state.clusters.items():
@@ -308,36 +311,3 @@ class PlaybookFleet:
         self.emit("fleet_finished", status=status, exit_code=code, message=message,
                   clusters={s: sorted(names) for s, names in sorted(by.items())})
         return {"status": status, "exit_code": code, "message": message}
-
-
-@workflow.defn(name=UNDO_WORKFLOW)
-class PlaybookFleetUndo:
-    """A finished cluster run's compensations: every step it started, undone newest first by the engine's undo
-    activity (newest start first, engine/decisions.py), which reads the step results through this workflow's
-    `results` query as it does a run's."""
-
-    def __init__(self) -> None:
-        self.state: dict = {"playbook": "", "started": [], "results": {}, "decisions": [], "awaiting": None}
-
-    @workflow.query(name="results")
-    def step_results(self) -> dict:
-        return self.state
-
-    @workflow.run
-    async def run(self, data: dict) -> dict:
-        def activity(name: str, *args, limit: timedelta = SHORT_LIMIT):
-            return workflow.execute_activity(
-                name, args=list(args), start_to_close_timeout=limit, heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=WORKER_LOSS, cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
-        self.state = {**self.state, **(await activity(RUN_STATE, data["run_id"]))}
-        rolled, failed = [], []
-        started, results = self.state["started"], self.state["results"]
-        # A step whose compensation already succeeded (an earlier fleet rollback of this run) is not undone again.
-        for key in rollback_order(to_undo(started, {k: (results.get(k) or {}).get("rollback") for k in started})):
-            undo = await activity("playbook.undo", data["request"], key, limit=STEP_LIMIT)
-            self.state["results"][key] = undo["result"]
-            if undo["rolled_back"]:
-                rolled.append(key)
-            elif undo["failed"]:
-                failed.append(key)
-        return {"rolled_back": rolled, "rollback_failed": failed}

@@ -149,7 +149,8 @@ def test_a_fault_in_wave_two_halts_the_fleet_and_child_rollbacks_undo_every_touc
     halted = run.fleet("fleet_halted")
     assert len(halted) == 1 and halted[0]["reason"] == "budget_exceeded" and "c03" in halted[0]["message"]
     assert [e["wave"] for e in run.fleet("wave_started")] == ["canary", "second"]  # wave 3 never began
-    # The completed clusters are rolled back in reverse order of completion, each by a child workflow.
+    # The completed clusters are rolled back in reverse order of completion, each by a child workflow: a new
+    # execution of the cluster's run undoing its steps.
     assert [e["cluster"] for e in run.fleet("cluster_rollback_finished")] == ["c02", "c01"]
     assert all(e["status"] == "succeeded" for e in run.fleet("cluster_rollback_finished"))
     assert run.fleet("fleet_finished")[0]["status"] == "rolled_back"
@@ -157,7 +158,35 @@ def test_a_fault_in_wave_two_halts_the_fleet_and_child_rollbacks_undo_every_touc
     fleet_id = run.fleet("fleet_started")[0]["fleet_id"]
     children = child_workflows(temporal_server, fleet_id)
     assert children == [("PlaybookRun", f"{fleet_id}.c01"), ("PlaybookRun", f"{fleet_id}.c02"),
-                        ("PlaybookRun", f"{fleet_id}.c03"), ("PlaybookFleetUndo", f"{fleet_id}.c02.rollback"),
-                        ("PlaybookFleetUndo", f"{fleet_id}.c01.rollback")]
+                        ("PlaybookRun", f"{fleet_id}.c03"), ("PlaybookRun", f"{fleet_id}.c02"),
+                        ("PlaybookRun", f"{fleet_id}.c01")]
+    undone = cli.run("show", f"{fleet_id}.c02", "--engine", "temporal", "--temporal-address", temporal_server)
+    assert undone.rc == 0, undone.err
+    assert "result: rolled_back (exit 0)" in undone.out, undone.out
+    assert {tuple(line.split()[:2]) for line in undone.out.splitlines() if "rollback succeeded" in line} == \
+        {("rolled_back", "annotate;"), ("rolled_back", "label;")}
     show = cli.run("fleet", "show", fleet_id, "--engine", "temporal", "--temporal-address", temporal_server)
     assert "HALT (budget_exceeded)" in show.out and "c02: rollback succeeded" in show.out, show.out
+
+
+@pytest.mark.timeout(1500)
+def test_the_canary_upgrade_across_four_clusters_on_temporal_upgrades_each_with_zero_downtime(fleet_on_temporal):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+    from e2e_harness import FAST, PLAYBOOKS
+    from test_fleet_e2e import assert_upgraded
+
+    cli, flags = fleet_on_temporal(4)
+    cli.write("fleet.yaml", fleet_file(cli.emulated.names(), "waves:\n  - {name: canary, canary: true, "
+                                                             "select: {env: dev}}\n"
+                                                             "  - {name: rest, select: {}, parallelism: 3}\n"))
+
+    run = cli.run("fleet", "run", "fleet.yaml", str(PLAYBOOKS / "canary-upgrade.yaml"), "--var", "rev=1-20-0",
+                  *FAST, "--yes", "--output", "json", *flags, timeout=1400)
+
+    assert run.rc == 0, run.why()
+    assert [(e["wave"], e["clusters"]) for e in run.fleet("wave_started")] == \
+        [("canary", ["c01"]), ("rest", ["c02", "c03", "c04"])]
+    assert {e["cluster"]: e["status"] for e in run.fleet("cluster_finished")} == \
+        {c: "succeeded" for c in cli.emulated.names()}
+    for name in cli.emulated.names():
+        assert_upgraded(cli.emulated[name])  # every workload on the new proxy, zero downtime
