@@ -15,9 +15,7 @@ builds nothing but plain containers and `LineMap`; a damaged or foreign entry is
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import pickle
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,13 +69,17 @@ def key_of(text: str) -> str:
     return hashlib.sha256(_engine_salt() + text.encode("utf-8")).hexdigest()
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    """Builds dicts, lists, strings, numbers and LineMaps; any other class in an entry refuses the entry."""
+def _plain_load(data: bytes) -> Any:
+    """Unpickle an entry building dicts, lists, strings, numbers and LineMaps; any other class refuses it."""
+    import io
+    import pickle  # here, not at the top: a small playbook (most runs) never needs it
 
-    def find_class(self, module: str, name: str) -> Any:
-        if module == LineMap.__module__ and name == "LineMap":
-            return LineMap
-        raise pickle.UnpicklingError(f"not a parsed playbook: {module}.{name}")
+    class PlainUnpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if module == LineMap.__module__ and name == "LineMap":
+                return LineMap
+            raise pickle.UnpicklingError(f"not a parsed playbook: {module}.{name}")
+    return PlainUnpickler(io.BytesIO(data)).load()
 
 
 def lookup(text: str) -> Any | None:
@@ -87,7 +89,7 @@ def lookup(text: str) -> Any | None:
         return None
     try:
         data = (where / f"{key_of(text)}.pickle").read_bytes()
-        return _PlainUnpickler(io.BytesIO(data)).load()
+        return _plain_load(data)
     except Exception:  # noqa: BLE001 — missing, unreadable or damaged: parse again, as without a cache
         return None
 
@@ -97,6 +99,7 @@ def store(text: str, doc: Any) -> None:
     where = cache_dir()
     if where is None or len(text) < MIN_CHARS:
         return
+    import pickle
     final = where / f"{key_of(text)}.pickle"
     partial = where / f".{final.name}.{os.getpid()}"
     try:
