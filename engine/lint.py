@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Iterator
 
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import nodes
 
 from .errors import Problem
 from .model import Playbook, StepSpec
@@ -47,14 +47,6 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for v in value:
             yield from _strings(v)
-
-
-def _parse(renderer: Renderer, text: str, expression: bool) -> nodes.Template | None:
-    source = "{{ (" + Renderer.bare(text) + ") }}" if expression else text
-    try:
-        return renderer.env.parse(source)
-    except TemplateSyntaxError:
-        return None  # reported by check_playbook
 
 
 def _step_ids_used(ast: nodes.Template) -> set[str]:
@@ -97,7 +89,7 @@ def step_reference_problems(playbook: Playbook, renderer: Renderer) -> list[Prob
     def used_by(text: str, expression: bool) -> tuple[set[str], set[str]] | None:
         key = (text, expression)
         if key not in seen:
-            ast = _parse(renderer, text, expression)
+            ast = renderer.parsed(text, expression)  # None: a syntax error, reported by check_playbook
             seen[key] = None if ast is None else (_step_ids_used(ast), _names_used(ast))
         return seen[key]
 

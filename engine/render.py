@@ -199,6 +199,7 @@ class Renderer:
         self._templates: dict[str, Any] = {}
         self._exprs: dict[str, Any] = {}
         self._syntax: dict[tuple[str, bool], frozenset[str] | str] = {}  # check_syntax: names, or the error
+        self._asts: dict[tuple[str, bool], nodes.Template] = {}  # check_syntax and lint read the same trees
         self._memo: dict[str, Any] | None = None  # plans only: see remember_fixed
         self._varying: frozenset[str] = frozenset()
 
@@ -238,6 +239,22 @@ class Renderer:
         inner = Renderer.whole_expression(expr)
         return inner if inner is not None else expr
 
+    def _parse(self, text: str, expression: bool) -> nodes.Template:
+        """Jinja's syntax tree of one text (an expression is parsed as `{{ (expr) }}`); raises TemplateSyntaxError."""
+        key = (text, expression)
+        ast = self._asts.get(key)
+        if ast is None:
+            ast = self._asts[key] = self.env.parse("{{ (" + self.bare(text) + ") }}" if expression else text)
+        return ast
+
+    def parsed(self, text: str, expression: bool = False) -> nodes.Template | None:
+        """The syntax tree of `text`, parsed once for every check that reads it; None when it does not parse
+        (check_syntax says why)."""
+        try:
+            return self._parse(text, expression)
+        except TemplateSyntaxError:
+            return None
+
     def check_syntax(self, value: Any, *, expression: bool = False) -> set[str]:
         """Parse every template in `value`; returns the top-level names they use."""
         names: set[str] = set()
@@ -247,9 +264,8 @@ class Renderer:
             # Large playbooks repeat the same templates: parse each text once.
             known = self._syntax.get((value, expression))
             if known is None:
-                source = self.bare(value) if expression else value
                 try:
-                    ast = self.env.parse("{{ (" + source + ") }}" if expression else source)
+                    ast = self._parse(value, expression)
                     known = frozenset(meta.find_undeclared_variables(ast) - _guarded_names(ast))
                 except TemplateSyntaxError as err:
                     kind = "expression" if expression else "template"
