@@ -200,15 +200,23 @@ def _nul_problems(doc: Any, file: str) -> list[Problem]:
     return sorted(out, key=lambda p: p.line or 0)
 
 
-def build_playbook(doc: Any, path: Path, *, checked: bool = False) -> Playbook:
+# The only ways a NUL reaches a parsed string: YAML refuses the character itself, so it must be escaped in a
+# double-quoted scalar. A text without any of these cannot hold one (a text with them is walked, to be sure).
+_NUL_ESCAPES = ("\\0", "\\x00", "\\u0000", "\\U00000000")
+
+
+def build_playbook(doc: Any, path: Path, *, checked: bool = False, text: str | None = None) -> Playbook:
     """Schema-check a loaded document and build the model; all schema problems are reported at once.
 
-    `checked`: the document came from the parse cache, which holds only documents that passed these checks."""
+    `checked`: the document came from the parse cache, which holds only documents that passed these checks.
+    `text`: the file's text, when known: without a NUL escape in it, the walk for NUL characters is spared."""
     file = str(path)
     if not isinstance(doc, dict):
         raise ValidationError("a playbook is a YAML mapping with `version` and `steps`", file=file, line=1,
                               hint="start from docs/authoring.md")
-    problems = [] if checked else validate_playbook_document(doc, file) + _nul_problems(doc, file)
+    nul_free = checked or (text is not None and not any(escape in text for escape in _NUL_ESCAPES))
+    problems = [] if checked else validate_playbook_document(doc, file)
+    problems += [] if nul_free else _nul_problems(doc, file)
     if problems:
         raise ValidationError(problems=problems)
     durations = _Durations(file)
@@ -239,6 +247,6 @@ def load_playbook(path: str | Path) -> Playbook:
     doc = load_yaml_text(text, str(path))
     if doc is None:
         raise LoadError("the file is empty", file=str(path), hint="a playbook needs `version: 1` and `steps`")
-    playbook = build_playbook(doc, path)
+    playbook = build_playbook(doc, path, text=text)
     parse_cache.store(text, doc)  # only now: the cache holds documents that passed every check above
     return playbook

@@ -159,6 +159,13 @@ CASES += [
              where="p.yaml:12: step 'extra'", id="nul-in-a-name"),
     run_case("p.yaml", playbook=with_step("  - id: extra\n    uses: echo\n    with: {msg: {deep: [\"\\0\"]}}\n"),
              where="p.yaml:13: step 'extra'", id="nul-deep-in-with"),
+    # Each escape YAML turns into a NUL (the check is spared only for a text with none of them).
+    run_case("p.yaml", playbook=with_step("  - id: extra\n    uses: echo\n    with: {msg: \"a\\x00b\"}\n"),
+             where="p.yaml:13: step 'extra'", id="nul-as-a-hex-escape"),
+    run_case("p.yaml", playbook=with_step("  - id: extra\n    uses: echo\n    with: {msg: \"a\\u0000b\"}\n"),
+             where="p.yaml:13: step 'extra'", id="nul-as-a-unicode-escape"),
+    run_case("p.yaml", playbook=with_step("  - id: extra\n    uses: echo\n    with: {msg: \"a\\U00000000b\"}\n"),
+             where="p.yaml:13: step 'extra'", id="nul-as-a-long-unicode-escape"),
 ]
 for tool in ("kubectl", "helm", "istioctl"):
     for kind, quoted in (("double", 'get \\"unterminated'), ("single", "get 'unterminated")):
