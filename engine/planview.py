@@ -12,7 +12,7 @@ from .graph import Node
 from .api import RunOptions
 from .invoke import Invoker
 from .prepare import Prepared
-from .render import RUNTIME_NAMES, Placeholder
+from .render import Placeholder
 from .reporter import format_inputs, plural
 
 
@@ -86,21 +86,14 @@ def node_view(prepared: Prepared, node: Node, options: RunOptions) -> NodeView:
 
 
 def _varying_vars(prepared: Prepared) -> frozenset[str]:
-    """The vars whose value can differ from step to step: they read `steps`, `item` or such a var."""
+    """The vars whose value can differ from step to step: they read `steps`, `item`, a template file or such a
+    var."""
     renderer, var_templates = prepared.renderer, prepared.playbook.vars
-    uses: dict[str, frozenset[str]] = {}
     varying: set[str] = set()
-    for name, value in var_templates.items():
-        try:
-            uses[name] = frozenset(renderer.check_syntax(value))
-        except PlaybookError:
-            varying.add(name)
-            continue
-        if uses[name] & RUNTIME_NAMES:
-            varying.add(name)
     grew = True
     while grew:
-        more = {n for n, used in uses.items() if n not in varying and used & varying}
+        more = {n for n, value in var_templates.items()
+                if n not in varying and renderer.reads_per_step(value, frozenset(varying))}
         varying |= more
         grew = bool(more)
     return frozenset(varying)

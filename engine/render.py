@@ -352,6 +352,23 @@ class Renderer:
             return [self.render(v, scope) for v in value]
         return value
 
+    def reads_per_step(self, value: Any, varying: frozenset[str] = frozenset()) -> bool:
+        """Whether a template in `value` can render differently for two steps of one plan: it reads a run-time
+        name (`item`, `loop_index`, `steps`), one of `varying`, or a template file (`template_file`,
+        `template`: the file's own text may read `item`; Jinja does not list them among the names used)."""
+        if isinstance(value, str):
+            if "{" not in value:
+                return False
+            try:
+                return "template" in value or bool(self.check_syntax(value) & (varying | RUNTIME_NAMES))
+            except TemplateError:
+                return True
+        if isinstance(value, Mapping):
+            return any(self.reads_per_step(v, varying) for v in value.values())
+        if isinstance(value, list):
+            return any(self.reads_per_step(v, varying) for v in value)
+        return False
+
     def _remembered(self, text: str, scope: Scope) -> Any:
         memo = self._memo
         if text in memo:
@@ -361,10 +378,7 @@ class Renderer:
             value = self.render(text, scope)
         finally:
             self._memo = memo
-        try:
-            fixed = not (self.check_syntax(text) & self._varying)
-        except TemplateError:
-            fixed = False
+        fixed = not self.reads_per_step(text, self._varying)
         if fixed and (value is None or isinstance(value, (str, int, float, Placeholder))):  # never a shared list
             memo[text] = value
         return value

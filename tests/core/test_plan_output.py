@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 PLAYBOOK = """
 version: 1
@@ -111,3 +112,19 @@ def test_a_plan_renders_a_fixed_template_once_but_what_reads_item_or_steps_per_c
     assert result.rc == 0, result.err
     assert "echo ns=a-1.20.0 1.20.0 '<steps.first.stdout>'" in result.out, result.out
     assert "echo ns=b-1.20.0 1.20.0 '<steps.first.stdout>'" in result.out, result.out
+
+
+def test_a_plan_renders_a_template_file_for_each_copy_even_when_the_call_does_not_name_item(project):
+    project.write("m.yaml.j2", "namespace: {{ item }}\n")
+    project.write("p.yaml", """
+        version: 1
+        steps:
+          - id: each
+            for_each: [a, b]
+            steps:
+              - {id: apply, uses: command, with: {args: [kubectl, apply, -f, "{{ template_file('m.yaml.j2') }}"]}}
+    """)
+    result = project.run("run", "p.yaml", "--dry-run")
+    assert result.rc == 0, result.err
+    listed = result.out.split("Rendered templates (for review):")[1].split()
+    assert len(listed) == 2 and sorted(Path(p).read_text() for p in listed) == ["namespace: a\n", "namespace: b\n"]
