@@ -122,7 +122,8 @@ def run_upgrade(namespaces: int, work: Path, env: dict, python: str, canary: Pat
     load_wall = time.perf_counter() - loaded
     rusage_file = work / "rusage.json"
     if profile is not None:
-        engine = [python, "-m", "pyinstrument", "--renderer", "html", "-o", str(profile), "-m", "engine.cli"]
+        renderer = "html" if profile.suffix == ".html" else "text"
+        engine = [python, "-m", "pyinstrument", "--renderer", renderer, "-o", str(profile), "-m", "engine.cli"]
     else:
         engine = [python, "-c", _LAUNCHER]
     try:
@@ -195,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--namespaces", type=int, default=DEFAULT_NAMESPACES, help="namespaces of five workloads")
     size.add_argument("--full", action="store_true", help=f"{FULL_NAMESPACES} namespaces / "
                                                           f"{FULL_NAMESPACES * 5} workloads")
-    parser.add_argument("--profile", type=Path, help="run the engine under pyinstrument; write its HTML here")
+    parser.add_argument("--profile", type=Path, help="run the engine under pyinstrument; write its report here "
+                                                     "(HTML for a .html name, else text)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (prints where)")
     args = parser.parse_args(argv)
     here = Path(__file__).resolve().parent

@@ -381,6 +381,12 @@ def template_helpers(options: Any) -> dict[str, Callable[..., Any]]:
         """kind/name of every workload in the namespace that a rolling restart moves."""
         return restart_refs(kube(), namespace)
 
+    def cluster_free_capacity() -> dict[str, float]:
+        """``free_capacity`` of every node and pod, read through the API: a large cluster's
+        ``kubectl get pods -A -o json`` is more than a step keeps of its output (1,400 pods: 2 MB)."""
+        k = kube()
+        return free_capacity(k.list("node")[0], k.list("pod")[0])
+
     def pod_to_evict(namespace: str, workload: str, rev: str) -> str:
         """The next pod of an evict-in-order workload to move to ``rev`` ("" when none is left)."""
         return next_to_evict(kube(), namespace, workload, rev)
@@ -389,8 +395,10 @@ def template_helpers(options: Any) -> dict[str, Callable[..., Any]]:
             "disruption_blockers": disruption_blockers,
             "rollout_restarted": rollout_restarted, "rollout_restart_refs": rollout_restart_refs,
             "pod_to_evict": pod_to_evict, "quantity": quantity, "free_capacity": free_capacity,
+            "cluster_free_capacity": cluster_free_capacity,
             "control_plane_need": control_plane_need, "paced": paced, "utc_now": utc_now}
 
 
 HELPER_NAMES = frozenset({"workloads_to_move", "planned_moves", "disruption_blockers", "rollout_restarted", "rollout_restart_refs",
-                          "pod_to_evict", "quantity", "free_capacity", "control_plane_need", "paced", "utc_now"})
+                          "pod_to_evict", "quantity", "free_capacity", "cluster_free_capacity", "control_plane_need",
+                          "paced", "utc_now"})

@@ -139,3 +139,14 @@ def test_disruption_blockers_name_the_budget_and_why(mixed):
     (kafka,) = [b for b in lw.budget_blockers(kube, "1-20-0", "production-namespace-1") if "kafka" in b["pdb"]]
     assert kafka["pdb"] == "kafka, kafka-too" and not kafka["scalable"]
     assert "the eviction API refuses to evict them" in kafka["reason"]
+
+
+def test_cluster_free_capacity_reads_every_node_and_pod_through_the_api(mixed):
+    """What the canary playbook checks the room for a second control plane with: the same arithmetic as
+    free_capacity over `kubectl get nodes/pods -A -o json`, without a step's output (capped) in between."""
+    emu, kube = mixed
+    from engine.plugins.base import RunOptions
+    options = RunOptions(kubeconfig=str(emu.kubeconfig))
+    got = lw.template_helpers(options)["cluster_free_capacity"]()
+    assert got == lw.free_capacity(kube.list("node")[0], kube.list("pod")[0])
+    assert 0 < got["free_cpu"] and 0 < got["free_mem"]
