@@ -1,6 +1,8 @@
 """`playbook fleet run --engine temporal` on an emulated fleet with real kubectl, a real dev server and a worker:
 one parent workflow walks the waves (canary, then the rest) and starts a child workflow per cluster; a fault in
-wave 2 halts the fleet and the child rollbacks return every touched cluster to where it began, newest first."""
+wave 2 halts the fleet and the child rollbacks return every touched cluster to where it began, newest first;
+on_halt stop, a wave's confirmation answered by `playbook approve`, gates, and cancelling the fleet workflow; the
+canary upgrade across four clusters."""
 from __future__ import annotations
 
 import asyncio
@@ -22,6 +24,7 @@ version: 1
 name: label-upgrade
 inputs:
   rev: {type: string, required: true}
+  hold: {type: string, default: 0s}
 steps:
   - id: label
     uses: kubectl
@@ -36,6 +39,10 @@ steps:
     rollback:
       uses: kubectl
       with: {args: [annotate, namespace, test-namespace, "fleet/by-"]}
+  - id: hold
+    needs: [annotate]
+    uses: pause
+    with: {duration: "{{ hold }}"}
 """
 # c03 refuses the label patch: its own run fails (and undoes itself); the fleet's budget of 0 is exceeded.
 PATCH_FAILS = {"api_errors": [{"path": "^/api/v1/namespaces/test-namespace", "method": "PATCH", "status": 500,
@@ -107,7 +114,7 @@ def test_a_fleet_of_four_runs_in_waves_as_a_parent_workflow_with_a_child_per_clu
         {c: "succeeded" for c in cli.emulated.names()}
     # Each cluster's step events come with the cluster and its wave, as in a local fleet run.
     steps = {(e["cluster"], e["step"]) for e in run.events if e["event"] == "step_succeeded"}
-    assert steps == {(c, s) for c in cli.emulated.names() for s in ("label", "annotate")}
+    assert steps == {(c, s) for c in cli.emulated.names() for s in ("label", "annotate", "hold")}
     assert all(labels(cli, c) == {"fleet/rev": "r2", "fleet/by": "r2"} for c in cli.emulated.names())
     fleet_id = run.fleet("fleet_started")[0]["fleet_id"]
     # The parent's history: a child workflow per cluster, canary first.
@@ -167,6 +174,106 @@ def test_a_fault_in_wave_two_halts_the_fleet_and_child_rollbacks_undo_every_touc
         {("rolled_back", "annotate;"), ("rolled_back", "label;")}
     show = cli.run("fleet", "show", fleet_id, "--engine", "temporal", "--temporal-address", temporal_server)
     assert "HALT (budget_exceeded)" in show.out and "c02: rollback succeeded" in show.out, show.out
+
+
+@pytest.mark.timeout(600)
+def test_on_halt_stop_cancels_the_running_cluster_runs_and_each_undoes_its_part(fleet_on_temporal):
+    cli, flags = fleet_on_temporal(3, faults={"c02": PATCH_FAILS})
+    # c03 holds for a minute; c02 fails at once: the halt cancels c03's run instead of waiting for it.
+    cli.write("fleet.yaml", "version: 1\nname: slow\nclusters:\n  - {name: c01, labels: {env: dev}}\n"
+                            "  - {name: c02, labels: {env: prod}}\n  - {name: c03, labels: {env: prod}, "
+                            "inputs: {hold: 60s}}\nparallelism: 2\non_halt: {running: stop}\n"
+                            "waves:\n  - {name: canary, canary: true, select: {env: dev}}\n  - {name: rest, select: {}}\n")
+    cli.write("label.yaml", PLAYBOOK)
+
+    run = cli.run("fleet", "run", "fleet.yaml", "label.yaml", "--var", "rev=r2", "--output", "json", *flags,
+                  timeout=500)
+
+    assert run.rc == 1, run.why()
+    halted = run.fleet("fleet_halted")[0]
+    assert halted["running_action"] == "stop" and halted["running"] == ["c03"]
+    assert {e["cluster"]: e["status"] for e in run.fleet("cluster_finished")} == \
+        {"c01": "succeeded", "c02": "failed", "c03": "rolled_back"}
+    assert [e["cluster"] for e in run.fleet("cluster_rollback_finished")] == ["c01"]
+    assert all(labels(cli, c) == {} for c in cli.emulated.names())
+    started, ended = run.fleet("fleet_started")[0]["time"], run.fleet("fleet_finished")[0]["time"]
+    assert ended - started < 60  # c03's hold was cut short, not waited for
+
+
+@pytest.mark.timeout(600)
+def test_a_wave_waits_for_playbook_approve_and_a_failed_gate_halts_and_rolls_every_cluster_back(
+        fleet_on_temporal, temporal_server):
+    cli, flags = fleet_on_temporal(3)
+    gate = "    gate:\n      - {id: ok, uses: assert, with: {that: \"upgraded | length < 2\", msg: too many}}\n"
+    cli.write("fleet.yaml", fleet_file(cli.emulated.names(),
+                                       "waves:\n  - name: canary\n    canary: true\n    select: {env: dev}\n"
+                                       + gate + "  - name: rest\n    select: {}\n    confirm: true\n" + gate))
+    cli.write("label.yaml", PLAYBOOK)
+    answers = []
+
+    def on_event(event, proc):
+        if event["event"] == "awaiting_approval" and "step" not in event:
+            fleet_id = next(e for e in run_events if e["event"] == "fleet_started")["fleet_id"]
+            answers.append(cli.run("approve", fleet_id, event["key"], "--as", "ana", "--reason", "canary fine",
+                                   "--temporal-address", temporal_server))
+        run_events.append(event)
+    run_events: list[dict] = []
+
+    run = cli.stream("fleet", "run", "fleet.yaml", "label.yaml", "--var", "rev=r2", "--output", "json", *flags,
+                     on_event=on_event, timeout=500)
+
+    assert run.rc == 1, run.why()
+    assert [a.rc for a in answers] == [0], [a.err for a in answers]
+    asked = run.fleet("awaiting_approval")
+    assert [e["key"] for e in asked] == ["rest"]
+    assert [(e["key"], e["by"], e["reason"]) for e in run.fleet("approved")] == [("rest", "ana", "canary fine")]
+    # The gate is told which clusters are upgraded: one after the canary passes, three after the rest fail it.
+    assert [(e["wave"], e["status"]) for e in run.fleet("gate_finished")] == \
+        [("canary", "succeeded"), ("rest", "failed")]
+    assert run.fleet("fleet_halted")[0]["reason"] == "gate_failed"
+    assert [e["cluster"] for e in run.fleet("cluster_rollback_finished")][-1] == "c01"
+    assert run.fleet("fleet_finished")[0]["status"] == "rolled_back"
+    assert all(labels(cli, c) == {} for c in cli.emulated.names())
+
+
+@pytest.mark.timeout(600)
+def test_cancelling_the_fleet_workflow_stops_running_clusters_and_rolls_back_the_finished_ones(
+        fleet_on_temporal, temporal_server):
+    from temporalio.client import Client
+
+    cli, flags = fleet_on_temporal(3)
+    cli.write("fleet.yaml", fleet_file(cli.emulated.names(), "waves:\n  - {name: canary, canary: true, "
+                                                             "select: {env: dev}}\n  - {name: rest, select: {}}\n")
+              .replace("env: prod}", "env: prod}, inputs: {hold: 60s}"))
+    cli.write("label.yaml", PLAYBOOK)
+    fleet_ids: list[str] = []
+
+    def on_event(event, proc):
+        if event["event"] == "fleet_started":
+            fleet_ids.append(event["fleet_id"])
+        # Both clusters of wave 2 are holding: cancel the fleet as `temporal workflow cancel` would.
+        if event["event"] == "step_started" and event.get("step") == "hold" and event["wave"] == "rest" \
+                and len(fleet_ids) == 1:
+            fleet_ids.append("cancelled")
+
+            async def cancel() -> None:
+                await (await Client.connect(temporal_server)).get_workflow_handle(fleet_ids[0]).cancel()
+            asyncio.run(cancel())
+
+    run = cli.stream("fleet", "run", "fleet.yaml", "label.yaml", "--var", "rev=r2", "--output", "json", *flags,
+                     on_event=on_event, timeout=500)
+
+    assert fleet_ids[1:] == ["cancelled"], run.why()
+    assert run.rc == 130, run.why()
+    halted = run.fleet("fleet_halted")[0]
+    assert halted["reason"] == "interrupted" and halted["running_action"] == "stop"
+    finished = {e["cluster"]: e["status"] for e in run.fleet("cluster_finished")}
+    assert finished["c01"] == "succeeded" and set(finished.values()) - {"succeeded"} == {"rolled_back"}
+    assert "c01" in [e["cluster"] for e in run.fleet("cluster_rollback_finished")]
+    assert run.fleet("fleet_finished")[0]["status"] == "rolled_back"
+    # The running clusters' 60 s holds were cut short, not waited for.
+    assert run.fleet("fleet_finished")[0]["time"] - run.fleet("fleet_halted")[0]["time"] < 40
+    assert all(labels(cli, c) == {} for c in cli.emulated.names())
 
 
 @pytest.mark.timeout(1500)
