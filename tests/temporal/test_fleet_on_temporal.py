@@ -297,3 +297,19 @@ def test_the_canary_upgrade_across_four_clusters_on_temporal_upgrades_each_with_
         {c: "succeeded" for c in cli.emulated.names()}
     for name in cli.emulated.names():
         assert_upgraded(cli.emulated[name])  # every workload on the new proxy, zero downtime
+
+
+def test_a_fleet_with_a_secret_input_and_no_key_file_is_refused_before_anything_starts(tmp_path, temporal_server):
+    # On Temporal every cluster's inputs are kept in the parent's history: a secret needs the shared key file.
+    fleet = EmulatedFleet([Member("c01"), Member("c02")], state_dir=tmp_path / "emulated").start()
+    try:
+        cli = FleetCli(tmp_path, fleet)
+        cli.write("fleet.yaml", fleet_file(["c01", "c02"], "waves:\n  - {name: all, select: {}}\n"))
+        cli.write("secret.yaml", PLAYBOOK.replace("  hold:", "  token: {type: string, secret: true}\n  hold:"))
+        run = cli.run("fleet", "run", "fleet.yaml", "secret.yaml", "--var", "rev=r2", "--var", "token=s3cr3t",
+                      "--engine", "temporal", "--temporal-address", temporal_server)
+    finally:
+        fleet.stop()
+    assert run.rc == 2, run.out + run.err
+    assert "secret inputs" in run.err and "--temporal-key-file" in run.err
+    assert "submitted" not in run.err
