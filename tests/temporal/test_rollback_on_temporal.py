@@ -123,3 +123,25 @@ def test_a_failing_compensation_exits_3_the_rest_still_run_and_a_second_rollback
     assert mended.rc == 0, mended.out + mended.err
     assert [line for line in mended.out.splitlines() if line.startswith("↶")] == ["↶ last rolled back"]
     assert _log(project) == ["do label", "do last", "undo last", "undo label", "undo last"]
+
+
+def test_a_run_still_running_is_not_rolled_back_from_outside(tmp_path, temporal_worker):
+    """Refused with exit 2 and nothing undone: the run rolls back itself when cancelled; its step ends in 20 s."""
+    project = Project(tmp_path)
+    project.write("p.yaml", """
+        version: 1
+        steps:
+          - {id: long, uses: shell, with: {script: "echo do long >> log; sleep 20"},
+             rollback: {uses: shell, with: {script: "echo undo long >> log"}}}
+    """)
+    flags = temporal_worker(tmp_path, f"q-running-{uuid.uuid4().hex[:6]}")
+    started = project.run("run", "p.yaml", "--detach", *flags, timeout=120)
+    assert started.rc == 0, started.out + started.err
+    run_id = started.out.split()[-1]
+    address = flags[flags.index("--temporal-address") + 1]
+    refused = project.run("rollback", run_id, "--yes", "--engine", "temporal", "--temporal-address", address,
+                          timeout=120)
+    assert refused.rc == 2, refused.out + refused.err
+    assert f"run {run_id} is still running on Temporal" in refused.err
+    assert "a cancelled run rolls back its started steps itself" in refused.err
+    assert not project.path("log").exists() or "undo long" not in project.path("log").read_text()
