@@ -153,8 +153,12 @@ def run(file: str, var: tuple, vars_file: tuple, dry_run: bool, yes: bool, max_p
             return
         if engine == "temporal":
             from .temporal.commands import run_temporal
+            from .presentation import Presentation
+            from .temporal.commands import Following
             run_temporal(file, var, vars_file, options, run_id, max_parallel=max_parallel, no_rollback=no_rollback,
-                         task_queue=task_queue, detach=detach, has_secrets=bool(prepared.inputs.masker), **temporal)
+                         task_queue=task_queue, detach=detach, has_secrets=bool(prepared.inputs.masker),
+                         following=Following(prepared, Presentation(output=output, quiet=not verbose),
+                                             _runs_dir(runs_dir)), **temporal)
         from .runs import Attempt, Presentation, start_run
         attempt = Attempt(max_parallel=max_parallel, no_rollback=no_rollback, confirm=_confirm_fn(yes))
         code = start_run(prepared, _runs_dir(runs_dir), run_id, attempt, Presentation(output=output, quiet=not verbose),

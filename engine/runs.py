@@ -71,6 +71,10 @@ def _reopen(runs_dir: Path, ref: str, command: str, lock: RunsLock, cli_vars: di
     run_dir = find_run(runs_dir, ref)
     lock.acquire(run_dir.name, command)
     view = read_journal(run_dir)
+    if view.meta.get("engine") == "temporal":  # the follower's copy: the server holds the run (temporal/mirror.py)
+        raise UsageError(f"run {view.run_id} is held by a Temporal server; this journal is its follower's copy",
+                         hint=f"`playbook {command} {view.run_id} --engine temporal`" if command == "rollback"
+                         else f"see it with `playbook show {view.run_id} --engine temporal`")
     values, raw = _inputs_for(view, cli_vars, cli_raw)
     return Reopened(run_dir.name, run_dir, view, values, raw)
 

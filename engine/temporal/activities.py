@@ -13,11 +13,35 @@ from typing import Any, Callable
 from temporalio import activity
 from temporalio.client import Client
 
+from ..events import RunEvent, record
 from .host import RunHost, RunRequest
 
 HEARTBEAT_EVERY = 2.0  # the SDK sends at most one per 80% of the workflow's heartbeat timeout (10 s)
 ASK_POLL = 1.0  # how often a step waiting for approval looks for the answer
 RPC_LIMIT = 60.0
+OUTPUT_LINES = 2000  # a step's output lines sent back with its result (the history keeps them): the first ones
+RECORDED = ("events", "rollback_events")  # what a result carries for the follower only, not for the runner
+
+
+class _Recording:
+    """A step's events as the worker's runner emits them (masked there, as for a local journal), sent back with
+    its result so the follower shows and journals the step as a local run does (engine/temporal/mirror.py)."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+        self._lines = 0
+
+    def emit(self, event: RunEvent) -> None:
+        if event.kind == "step_output":
+            self._lines += 1
+            if self._lines > OUTPUT_LINES:
+                return
+        self.records.append(record(event))
+
+
+def _bare(results: dict[str, dict]) -> dict[str, dict]:
+    """The results as the runner reads them: without the events kept for the follower."""
+    return {k: {f: v for f, v in r.items() if f not in RECORDED} for k, r in results.items()}
 
 
 class Activities:
@@ -81,6 +105,14 @@ class Activities:
         env = {**options.env, "PLAYBOOK_RUN_ID": info.workflow_id, "PLAYBOOK_STEP": key,
                "PLAYBOOK_ATTEMPT": str(info.attempt)}
         mine = copy.copy(host)  # steps of one run run at once on this worker: each gets its own environment
+        mine.recording = recording = _Recording()
+        runner_of = type(host).runner.__get__(mine)  # bound to this attempt's copy: its options, env and ask
+
+        def runner(*args: Any, **kwargs: Any) -> Any:  # the attempt's runner reports to its own recording
+            made = runner_of(*args, **kwargs)
+            made.sink = recording
+            return made
+        mine.runner = runner  # type: ignore[method-assign]
         ask = self._asker(key, host.prepared.inputs.mask)
         mine.prepared = dataclasses.replace(host.prepared, options=dataclasses.replace(options, env=env, ask=ask))
         return mine
@@ -106,23 +138,29 @@ class Activities:
 
     @activity.defn(name="playbook.gate")
     async def gate(self, request: dict, key: str, frames: dict, answer: bool | None = None) -> dict:
-        results = (await self._state())["results"]
+        results = _bare((await self._state())["results"])
         return await self._beating(lambda cancel: self._host(request).gate(key, results, frames, answer))
 
     @activity.defn(name="playbook.step")
     async def step(self, request: dict, key: str) -> dict:
-        results = (await self._state())["results"]
+        results = _bare((await self._state())["results"])
         host = self._attempt(request, key)
-        return await self._beating(lambda cancel: host.execute(key, results, cancel))
+        done = await self._beating(lambda cancel: host.execute(key, results, cancel))
+        done["events"] = host.recording.records
+        return done
 
     @activity.defn(name="playbook.undo")
     async def undo(self, request: dict, key: str) -> dict:
         state = await self._state()
         host = self._attempt(request, key)
-        undone = await self._beating(lambda cancel: host.undo(key, state["results"], state["started"], cancel))
-        # The result replaces the step's: what `show` and progress print of it is masked, as a step's is.
-        outcome = undone["result"].get("outcome") or {}
-        undone["result"]["shown"] = host.prepared.inputs.mask(outcome.get("message") or "")
+        results = _bare(state["results"])
+        undone = await self._beating(lambda cancel: host.undo(key, results, state["started"], cancel))
+        # The result replaces the step's: what `show` and progress print of it is masked, as a step's is, and
+        # it keeps the step's own events beside the compensation's.
+        result = undone["result"]
+        result["shown"] = host.prepared.inputs.mask((result.get("outcome") or {}).get("message") or "")
+        result["events"] = (state["results"].get(key) or {}).get("events") or []
+        result["rollback_events"] = host.recording.records
         return undone
 
     def all(self) -> list:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from typing import Callable
+from typing import Awaitable, Callable
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
@@ -109,8 +109,14 @@ async def submit(conn: Connection, request: RunRequest, run_id: str, task_queue:
     return client
 
 
-async def follow(client: Client, run_id: str, echo: Callable[[str], None]) -> int:
-    """Print the run's events as they happen; its exit code when it ends."""
+def answer_hint(run_id: str, key: str) -> str:
+    """How to answer a step that waits for approval."""
+    return f"  answer with: playbook approve {run_id} {key} --as NAME --reason TEXT (or playbook reject ...)"
+
+
+async def follow(client: Client, run_id: str, echo: Callable[[str], None],
+                 on_event: Callable[[dict], Awaitable[None]] | None = None) -> int:
+    """Print the run's events as they happen (or hand each to `on_event`); its exit code when it ends."""
     handle = client.get_workflow_handle(run_id)
     result_task = asyncio.ensure_future(handle.result())
     seen = 0
@@ -121,10 +127,12 @@ async def follow(client: Client, run_id: str, echo: Callable[[str], None]) -> in
         except Exception:  # noqa: BLE001 — no worker has picked the run up yet; the result still comes
             events = []
         for event in events:
+            if on_event is not None:
+                await on_event(event)
+                continue
             echo(describe(event))
             if event["event"] == "awaiting_approval":
-                echo(f"  answer with: playbook approve {run_id} {event['key']} --as NAME --reason TEXT "
-                     f"(or playbook reject ...)")
+                echo(answer_hint(run_id, event["key"]))
         seen += len(events)
         if finished:
             break

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
-from typing import Callable
+from typing import Any, Callable
 from pathlib import Path
 
 import click
@@ -22,20 +23,35 @@ def connection(temporal_address, namespace, temporal_tls, temporal_tls_cert, tem
                                api_key=temporal_api_key, key_file=temporal_key_file)
 
 
-def run_on_temporal(conn: Connection, request: RunRequest, run_id: str, task_queue: str, detach: bool) -> int:
+@dataclasses.dataclass
+class Following:
+    """How a followed run is shown and kept here: as a local run is (its reporter: text, live or JSON lines;
+    a journal in the local runs directory, for `show`, `runs` and `report`)."""
+
+    prepared: Any
+    present: Any  # engine.presentation.Presentation
+    runs_dir: Path
+
+
+def run_on_temporal(conn: Connection, request: RunRequest, run_id: str, task_queue: str, detach: bool,
+                    following: Following | None = None) -> int:
     """Submit the run; follow it to its end unless `detach`. Returns the exit code."""
+    say = following.present.say if following and following.present.output == "json" else click.echo
+
     async def go() -> int:
         client = await submit(conn, request, run_id, task_queue)
-        click.echo(f"run {run_id} submitted to Temporal at {conn.address} (namespace {conn.namespace}, "
-                   f"task queue {task_queue})")
+        say(f"run {run_id} submitted to Temporal at {conn.address} (namespace {conn.namespace}, "
+            f"task queue {task_queue})")
         from .views import ui_link
         link = ui_link(os.environ.get("TEMPORAL_UI"), conn.namespace, run_id)
         if link:
-            click.echo(f"web UI: {link}")
+            say(f"web UI: {link}")
         if detach:
             click.echo(run_id)
             return 0
-        return await follow(client, run_id, click.echo)
+        if following is None:
+            return await follow(client, run_id, click.echo)
+        return await _follow_as_local(client, conn, request, run_id, task_queue, following, say)
     try:
         return asyncio.run(go())
     except KeyboardInterrupt:  # the run is the server's: Ctrl-C stops following it, not the run
@@ -45,6 +61,63 @@ def run_on_temporal(conn: Connection, request: RunRequest, run_id: str, task_que
 
 
 EXIT_DETACHED = 130  # as a shell reports Ctrl-C; not a run's exit code
+
+
+async def _follow_as_local(client: Any, conn: Connection, request: RunRequest, run_id: str, task_queue: str,
+                           following: Following, say: Callable[[str], None]) -> int:
+    """Follow the run through the local run's reporter and a local journal mirror; the summary table, the run
+    directory and its report.html end the text output, as a local run's."""
+    from ..errors import PlaybookError as _Error
+    from ..events import Fanout
+    from .client import answer_hint, describe
+    from .mirror import Mirror, create_journal
+    prepared, present = following.prepared, following.present
+    journal = None
+    try:
+        journal = create_journal(prepared, following.runs_dir, run_id, max_parallel=request.max_parallel,
+                                 no_rollback=request.no_rollback, address=conn.address, namespace=conn.namespace,
+                                 task_queue=task_queue)
+    except _Error as err:  # following matters more than the local copy
+        present.say(f"note: no local journal of run {run_id}: {err}")
+    reporter = present.reporter(prepared)
+    handle = client.get_workflow_handle(run_id)
+
+    def note(event: dict) -> None:
+        say(describe(event))
+        if event["event"] == "awaiting_approval":
+            say(answer_hint(run_id, event["key"]))
+    mirror = Mirror(Fanout(journal, reporter), result=lambda key: handle.query("result", key),
+                    mask=prepared.inputs.mask_data, note=note,
+                    tolerated=lambda key: bool(getattr(prepared.plan.nodes.get(key), "continue_on_error", False)))
+    try:
+        code = await follow(client, run_id, click.echo, on_event=mirror.feed)
+    finally:
+        reporter.close()
+        if journal is not None:
+            journal.close()
+    if journal is not None:
+        _end_text(journal.run_dir, present)
+    return code
+
+
+def _end_text(run_dir: Path, present: Any) -> None:
+    """What ends a local run's output: the summary table, the run directory, the report."""
+    from ..journal import read_journal
+    from ..replay import summary_of
+    from ..report.command import write_report
+    from ..reporter import summary_table
+    if present.output == "text":
+        summary = summary_of(read_journal(run_dir).state)
+        present.stream.write("\n" + summary_table(summary, brief=present.quiet) + "\n")
+        present.stream.write(f"run {run_dir.name}: {run_dir}\n")
+    try:
+        path = write_report(run_dir)
+    except (OSError, PlaybookError) as err:  # the run's exit code matters more than its report
+        present.say(f"report: not written ({err}); try `playbook report {run_dir.name}`")
+        return
+    if present.output == "text":
+        present.stream.write(f"report: {path}\n")
+    present.stream.flush()
 
 
 def finish(work: Callable[[], int]) -> None:
@@ -97,7 +170,8 @@ def worker_command(task_queue: str, **conn) -> None:
 
 
 def run_temporal(file: str, var: tuple, vars_file: tuple, options, run_id: str, *, max_parallel: int,
-                 no_rollback: bool, task_queue: str, detach: bool, has_secrets: bool = False, **conn) -> None:
+                 no_rollback: bool, task_queue: str, detach: bool, has_secrets: bool = False,
+                 following: Following | None = None, **conn) -> None:
     """`playbook run --engine temporal`: the playbook was checked here; workers prepare it again from the
     same file and inputs. A run with a secret input's value needs the shared key file: the server keeps the
     inputs and every step's arguments and results, encrypted with it. Exits with the run's exit code."""
@@ -116,7 +190,7 @@ def run_temporal(file: str, var: tuple, vars_file: tuple, options, run_id: str, 
     request = RunRequest(file=str(Path(file).resolve()), cli_vars=cli_vars, cli_raw=cli_raw,
                          vars_files=[str(Path(f).resolve()) for f in vars_file],
                          options=dataclasses.asdict(options), max_parallel=max_parallel, no_rollback=no_rollback)
-    finish(lambda: run_on_temporal(connection(**conn), request, run_id, task_queue, detach))
+    finish(lambda: run_on_temporal(connection(**conn), request, run_id, task_queue, detach, following))
 
 
 def _decision_command(name: str, approve: bool) -> click.Command:

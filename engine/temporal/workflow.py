@@ -65,6 +65,11 @@ class PlaybookRun:
         return {"playbook": self.playbook, "started": self.started, "results": self.results,
                 "decisions": self.decisions, "awaiting": self.awaiting, "asked": self.asked}
 
+    @workflow.query(name="result")
+    def step_result(self, key: str) -> dict | None:
+        """One step's result, with the events its worker recorded (the follower's mirror reads them)."""
+        return self.results.get(key)
+
     @workflow.query(name="decisions")
     def decisions_query(self, since: int = 0) -> list[dict]:
         return self.decisions[since:]

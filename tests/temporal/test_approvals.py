@@ -169,7 +169,7 @@ def test_cancelling_the_workflow_interrupts_the_run_and_rolls_back_as_ctrl_c_doe
         done = subprocess.run([cli, "workflow", "cancel", "--workflow-id", run_id, "--address", temporal_server],
                               capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
-    rc, out, _ = _run_meanwhile(project, flags, "▶ slow", cancel)
+    rc, out, _ = _run_meanwhile(project, [*flags, "--verbose"], "▶ slow", cancel)  # -v: each step's start
     assert rc == 130, out
     assert project.path("log").read_text().split() == ["first", "slow", "unslow", "unfirst"]
 

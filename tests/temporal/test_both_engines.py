@@ -122,5 +122,5 @@ def test_a_secret_in_a_failed_step_message_is_masked_in_temporal_progress(tmp_pa
     flags = temporal_worker(tmp_path, f"q-secret-{uuid.uuid4().hex[:6]}", env=key)
     result = project.run("run", "p.yaml", "--var", "token=s3cr3t-value", *flags, timeout=120, env=key)
     assert result.rc == 1, result.out + result.err
-    assert "✗ use: exit code 1: bad token ***" in result.out
+    assert "✘ use failed" in result.out and "exit code 1: bad token ***" in result.out, result.out
     assert "s3cr3t-value" not in result.out + result.err

@@ -43,13 +43,13 @@ def test_canary_upgrade_survives_losing_a_worker_in_the_production_wave(tmp_path
         a, b = temporal_worker.procs
         env = {**os.environ, **emu.env(), "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", str(PLAYBOOKS / "canary-upgrade.yaml"),
-                                 "--var", "rev=1-20-0", *FAST, "--yes", *flags], cwd=tmp_path, env=env,
+                                 "--var", "rev=1-20-0", *FAST, "--yes", "--verbose", *flags], cwd=tmp_path, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         lines, killed = [], None
         try:
             for line in proc.stdout:
                 lines.append(line)
-                if killed is None and line.startswith("▶ migrate[production]") and "(kubectl)" in line:
+                if killed is None and line.startswith("▶ migrate[production]") and "[kubectl]" in line:
                     killed = _kill_the_busy_worker(a, b)
             proc.wait(timeout=600)
         finally:

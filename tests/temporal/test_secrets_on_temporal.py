@@ -75,7 +75,7 @@ def test_the_history_of_a_run_with_secrets_holds_none_of_them(project, temporal_
     flags = temporal_worker(project.root, f"q-secret-{uuid.uuid4().hex[:6]}", env={"PLAYBOOK_TEMPORAL_KEY_FILE": key})
     r = project.run("run", "p.yaml", *args, *flags, "--temporal-key-file", key, timeout=120)
     assert r.rc == 1, r.out + r.err
-    assert "✗ fail" in r.out and "↶ encode rolled back" in r.out, r.out
+    assert "✘ fail failed" in r.out and "✔ encode rolled back" in r.out, r.out
     assert_no_secret("run --engine temporal", r.out + r.err)
     run_id = r.out.split()[1]
 
@@ -91,6 +91,12 @@ def test_the_history_of_a_run_with_secrets_holds_none_of_them(project, temporal_
         encoding = base64.b64decode(payload["metadata"]["encoding"])
         assert encoding == b"binary/playbook-aes256gcm", payload
         assert_no_secret("a payload of the history", base64.b64decode(payload["data"]).decode("latin-1"))
+
+    # The follower's copy of the run in the local runs directory (journal, output, report) masks them too.
+    copy = [p for p in project.path(".playbook/runs").joinpath(run_id).rglob("*") if p.is_file()]
+    assert len(copy) > 6 and any(p.name == "report.html" for p in copy), copy
+    for path in copy:
+        assert_no_secret(str(path), path.read_text(encoding="utf-8", errors="replace"))
 
     # With the key, the run's record reads as a local run's does: secrets masked.
     shown = project.run("show", run_id, "--engine", "temporal", "--temporal-address", temporal_server,
