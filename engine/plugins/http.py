@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import ssl
-import urllib.error
-import urllib.request
 from typing import Any
 
 from ..api import Outcome, RunOptions, StepContext, StepPlugin, format_duration, parse_duration
@@ -70,6 +67,11 @@ class HttpPlugin(StepPlugin):
         return f"{args.get('method', 'GET')} {args['url']}{head}, expect {expect}"
 
     def run(self, args: dict, ctx: StepContext) -> Outcome:
+        # Here, not at the top: urllib.request pulls in http.client and ssl (tens of ms), which validate and
+        # plans never need.
+        import ssl
+        import urllib.error
+        import urllib.request
         method = args.get("method", "GET")
         headers = {str(k): str(v) for k, v in (args.get("headers") or {}).items()}
         data = None

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
 from ..api import Outcome, RunOptions, StepContext, StepPlugin, format_duration, parse_duration
@@ -80,6 +77,11 @@ class PrometheusPlugin(StepPlugin):
         return f"query {args['url']}{head}: {args['query']}  — every series {want}"
 
     def run(self, args: dict, ctx: StepContext) -> Outcome:
+        # Here, not at the top: urllib.request pulls in http.client and ssl (tens of ms), which validate and
+        # plans never need.
+        import urllib.error
+        import urllib.parse
+        import urllib.request
         url = args["url"].rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": args["query"]})
         timeout = parse_duration(args.get("timeout", 10))
         left = ctx.remaining()
