@@ -25,7 +25,8 @@ RENDERER_NAMES = frozenset({"template_file", "template"})
 CLUSTER_LOOKUPS = ("pods", "namespaces", "k8s_get", "revisions") + tuple(sorted(lookups_workloads.HELPER_NAMES))
 # The built-in look-ups that ask the cluster (the others are arithmetic): `validate` plans them as placeholders.
 CLUSTER_BOUND = frozenset({"pods", "namespaces", "k8s_get", "revisions", "workloads_to_move", "planned_moves",
-                           "disruption_blockers", "rollout_restarted", "rollout_restart_refs", "pod_to_evict"})
+                           "disruption_blockers", "rollout_restarted", "rollout_restart_refs", "pod_to_evict",
+                           "cluster_free_capacity"})
 
 
 def cluster_lookups(options: RunOptions) -> dict[str, Callable[..., Any]]:
