@@ -1,7 +1,7 @@
-"""The downtime monitor: for every Deployment (and StatefulSet, DaemonSet, Argo Rollout), each moment its
-ready replica count fell to zero after having been above zero, and when it came back. A run is "zero
-downtime" when no workload has an outage. Deployments are named ``namespace/name``, the other kinds
-``namespace/kind/name``."""
+"""The downtime monitor: for every Deployment (and StatefulSet, DaemonSet, Argo Rollout, ReplicaSet without
+an owner), each moment its ready replica count fell to zero after having been above zero, and when it came
+back. A run is "zero downtime" when no workload has an outage. Deployments are named ``namespace/name``, the
+other kinds ``namespace/kind/name``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,7 +17,14 @@ def _clock(t: float) -> str:
 
 # storage key -> (name prefix, status field of ready pods)
 _WATCHED = {"deployments.apps": ("", "readyReplicas"), "statefulsets.apps": ("statefulset/", "readyReplicas"),
-            "daemonsets.apps": ("daemonset/", "numberReady"), "rollouts.argoproj.io": ("rollout/", "readyReplicas")}
+            "daemonsets.apps": ("daemonset/", "numberReady"), "rollouts.argoproj.io": ("rollout/", "readyReplicas"),
+            "replicasets.apps": ("replicaset/", "readyReplicas")}
+
+
+def _watched(key: str, obj: dict) -> bool:
+    # A ReplicaSet is a workload of its own only without an owner: a Deployment's (or Rollout's) are scaled
+    # to zero on purpose as it rolls, and the owner is watched.
+    return key in _WATCHED and not (key == "replicasets.apps" and obj["metadata"].get("ownerReferences"))
 
 
 class DowntimeMonitor:
@@ -30,11 +37,12 @@ class DowntimeMonitor:
         self._seen_ready: set[str] = set()
         for key in _WATCHED:
             for d in store.list(key):
-                self._observe(key, d)
+                if _watched(key, d):
+                    self._observe(key, d)
         store.subscribe(self._on_change)
 
     def _on_change(self, kind: str, key: str, obj: dict, old: dict | None) -> None:
-        if key not in _WATCHED:
+        if not _watched(key, obj):
             return
         if kind == "DELETED":
             # A removed workload serves nothing by design; not an outage. Nor is the time one created again

@@ -241,3 +241,20 @@ def test_a_daemonset_runs_only_on_the_nodes_its_node_selector_names(make_emulato
     assert [p["spec"]["nodeName"] for p in _pods(emu, "app=ssd").values()] == ["emulator-worker2"]
     status = json.loads(kubectl(emu, "get", "ds", "ssd", "-n", "apps", "-o", "json").stdout)["status"]
     assert (status["desiredNumberScheduled"], status["numberReady"]) == (1, 1)
+
+
+def test_the_downtime_monitor_watches_a_replicaset_of_its_own_not_a_deployments(make_emulator):
+    rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "legacy", "namespace": "apps"},
+          "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "legacy"}},
+                   "template": {"metadata": {"labels": {"app": "legacy"}},
+                                "spec": {"containers": [{"name": "legacy", "image": "busybox"}]}}}}
+    emu = make_emulator(_cluster(rs, delay=0.3))
+    wait_until(lambda: kubectl(emu, "get", "rs", "legacy", "-n", "apps", "-o",
+                               "jsonpath={.status.readyReplicas}").stdout == "2", timeout=20)
+    assert emu.downtime_report()["apps/replicaset/legacy"] == []
+    kubectl(emu, "create", "deployment", "web", "--image=nginx", "-n", "apps")
+    kubectl(emu, "rollout", "status", "deployment/web", "-n", "apps", "--timeout=20s")
+    kubectl(emu, "delete", "pods", "-l", "app=legacy", "-n", "apps", "--wait=false")
+    wait_until(lambda: emu.downtime_report()["apps/replicaset/legacy"], timeout=20)
+    assert "apps/replicaset/legacy: 0 ready from" in emu.format_downtime_report()
+    assert not [k for k in emu.downtime_report() if k.startswith("apps/replicaset/web-")]
