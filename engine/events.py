@@ -4,13 +4,16 @@ Each kind is a frozen dataclass; its fields are, in order, the record the journa
 `step` and `time` (`record` below), so `events.jsonl` and `--output json` keep their format. A field left
 at `OMIT` is not part of the record. `Event(kind, key, data)` builds the typed event a record describes.
 One `StepStatus` names the states a step goes through. Only sinks print or write.
+
+Consumers dispatch on the classes (`functools.singledispatch` tables filled with `on`), never on kind names;
+`unhandled` names the kinds a table lacks, so a kind added here and forgotten by a consumer fails a test.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any, ClassVar, Mapping, Protocol
+from typing import Any, Callable, ClassVar, Mapping, Protocol, TypeVar
 
 
 class StepStatus(str, Enum):
@@ -218,6 +221,31 @@ def Event(kind: str, key: str | None = None, data: Mapping[str, Any] | None = No
     if time is None:
         return cls(key=key, extra=extra, **known)
     return cls(key=key, time=time, extra=extra, **known)
+
+
+def given(value: Any, default: Any = None) -> Any:
+    """A field's value, or `default` when the record left it out (`OMIT`)."""
+    return default if value is OMIT else value
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def on(table: Any, *classes: type[RunEvent]) -> Callable[[_F], _F]:
+    """Register the decorated function as `table`'s handler of each of `classes` (a `functools.singledispatch`
+    function, or a `singledispatchmethod` inside its class body)."""
+    def register(fn: _F) -> _F:
+        for cls in classes:
+            table.register(cls, fn)
+        return fn
+    return register
+
+
+def unhandled(table: Any) -> list[str]:
+    """The kinds of the closed set `table` leaves to its fallback (its handler for `RunEvent` or `object`)."""
+    dispatch = getattr(table, "dispatcher", table).dispatch  # a singledispatchmethod keeps the function there
+    fallback = dispatch(RunEvent)
+    return [kind for kind, cls in KINDS.items() if dispatch(cls) is fallback]
 
 
 def record(event: RunEvent) -> dict[str, Any]:

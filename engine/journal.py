@@ -18,17 +18,14 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .decisions import to_undo
 from .errors import JournalError, JournalWriteError
-from .events import (OMIT, AttemptStarted, RollbackAbandoned, RollbackBegun, RollbackFailed, RollbackStarted,
-                     RollbackSucceeded, RunEvent, RunFinished, RunStarted, RunStopped, StepEnded, StepRetry,
-                     StepSkipped, StepStarted, StepStatus, StepSucceeded, from_record, record)
-
-FORMAT = 1
+from .events import RunEvent, record
+# The state every reader and the writer share, folded from the events; re-exported for the journal's readers.
+from .runstate import FORMAT, RunState, StepState, step_summary  # noqa: F401 — StepState for readers
 META, PLAYBOOK, INPUTS, EVENTS, STATE, OUTPUT, LOCK = (
     "meta.json", "playbook.yaml", "inputs.json", "events.jsonl", "state.json", "output", ".lock")
 MASK = "***"
@@ -59,11 +56,6 @@ _MEND = "free space or mend permissions, then `playbook resume {run}` or `playbo
 def event_record(event: RunEvent) -> dict[str, Any]:
     """An event as one JSON object: the shape of the journal's lines and of `--output json`."""
     return record(event)
-
-
-def _given(value: Any, default: Any = None) -> Any:
-    """A field's value, or `default` when the record left it out."""
-    return default if value is OMIT else value
 
 
 def _oserror_text(err: OSError) -> str:
@@ -202,155 +194,6 @@ def _read_holder(fh: IO[str]) -> dict[str, Any]:
         return json.loads(fh.read() or "{}")
     except (OSError, ValueError):
         return {}
-
-
-# -- the state every reader and the writer share -----------------------------------------------------
-
-
-@dataclass
-class StepState:
-    """What the journal says about one step."""
-
-    key: str
-    status: str = StepStatus.PENDING
-    uses: str | None = None
-    action: str = ""
-    started: float | None = None
-    ended: float | None = None
-    attempts: int = 0
-    rc: int | None = None
-    message: str = ""
-    args: Any = None
-    argv: list[str] | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    rollback: str | None = None  # running | succeeded | failed | abandoned
-
-    @property
-    def duration(self) -> float | None:
-        return None if self.started is None or self.ended is None else self.ended - self.started
-
-
-@dataclass
-class RunState:
-    """A run folded from its events; `apply` is used by the writer (live) and readers (replay) alike."""
-
-    run_id: str = ""
-    playbook: str = ""
-    created: float | None = None
-    updated: float | None = None
-    steps: dict[str, StepState] = field(default_factory=dict)
-    start_order: list[str] = field(default_factory=list)
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    finished: bool = True
-    last_finish: dict[str, Any] = field(default_factory=dict)
-    rollback_begun: bool = False
-    stopped_at: str | None = None
-
-    def step(self, key: str) -> StepState:
-        return self.steps.setdefault(key, StepState(key))
-
-    def apply(self, rec: dict[str, Any]) -> None:
-        """Fold one journal record (a kind this version does not know changes nothing but `updated`)."""
-        event = from_record(rec)
-        if event is None:
-            self.updated = rec.get("time")
-            self.created = self.created if self.created is not None else self.updated
-            return
-        self.fold(event, rec.get("time"))
-
-    def fold(self, event: RunEvent, t: float | None = None) -> None:
-        """The one fold from events to a run's state: the journal's writer (live) and readers (`runs`, `show`,
-        `resume`, `rollback`) alike. `t` is the time as recorded (default: the event's, as the record rounds it)."""
-        t = round(event.time, 3) if t is None else t
-        key = event.key
-        self.updated = t
-        if self.created is None:
-            self.created = t
-        if isinstance(event, AttemptStarted):
-            self.attempts.append({"command": _given(event.command), "time": t})
-            self.finished = False
-        elif isinstance(event, RunStarted):
-            if self.finished:  # a plain `run`: no attempt_started precedes it
-                self.attempts.append({"command": "run", "time": t})
-            self.finished = False
-            self.playbook = _given(event.playbook, self.playbook)
-            self.stopped_at = None
-        elif isinstance(event, StepStarted):
-            s = self.step(key)
-            s.status, s.started, s.ended = StepStatus.RUNNING, t, None
-            s.uses, s.action = _given(event.uses), _given(event.action, "")
-            s.attempts += 1
-            if key in self.start_order:
-                self.start_order.remove(key)
-            self.start_order.append(key)
-        elif isinstance(event, StepRetry):
-            self.step(key).attempts += 1
-        elif isinstance(event, StepEnded):
-            s = self.step(key)
-            s.status = StepStatus.SUCCEEDED if isinstance(event, StepSucceeded) else StepStatus.FAILED
-            s.ended, s.rc, s.message = t, _given(event.rc), _given(event.message, "")
-            s.args, s.argv, s.outputs = _given(event.args), _given(event.argv), _given(event.outputs) or {}
-        elif isinstance(event, StepSkipped):
-            s = self.step(key)
-            s.status, s.message = StepStatus.SKIPPED, _given(event.reason, "")
-        elif isinstance(event, RunStopped):
-            self.stopped_at = key
-        elif isinstance(event, RollbackBegun):
-            self.rollback_begun = True
-        elif isinstance(event, RollbackStarted):
-            self.step(key).rollback = "running"
-        elif isinstance(event, RollbackSucceeded):
-            s = self.step(key)
-            s.rollback, s.status = "succeeded", StepStatus.ROLLED_BACK
-        elif isinstance(event, RollbackFailed):
-            s = self.step(key)
-            s.rollback, s.message = "failed", _given(event.message, s.message)
-        elif isinstance(event, RollbackAbandoned):
-            self.step(key).rollback = "abandoned"
-        elif isinstance(event, RunFinished):
-            self.finished = True
-            self.last_finish = {**record(event), "time": t}
-
-    def status(self, live: bool = False) -> str:
-        """running | killed | succeeded | stopped | failed | interrupted | rolled_back | rollback_failed."""
-        if not self.finished or not self.attempts:  # no attempts: died before its first event
-            return "running" if live else "killed"
-        fin = self.last_finish
-        reason = fin.get("reason", "")
-        if fin.get("rollback_failed") or reason == "rollback_failed":
-            return "rollback_failed"
-        if reason in ("failed", "interrupted") and not fin.get("no_rollback"):
-            return "rolled_back"
-        return reason or "unknown"
-
-    def failed_step(self) -> str | None:
-        """The step to look at: the first that failed in the last attempt, else one left running."""
-        failed = (self.last_finish.get("failed") or []) if self.finished else []
-        if failed:
-            return failed[0]
-        for key in reversed(self.start_order):
-            if self.steps[key].status in ("running", "failed"):
-                return key
-        return self.stopped_at
-
-    def to_undo(self) -> list[str]:
-        """Started steps (in start order) whose compensation has not yet succeeded."""
-        return to_undo(self.start_order, {k: s.rollback for k, s in self.steps.items()})
-
-    def summary(self, live: bool = False) -> dict[str, Any]:
-        return {**self.summary_head(live), "steps": {k: step_summary(s) for k, s in self.steps.items()},
-                "start_order": self.start_order}
-
-    def summary_head(self, live: bool = False) -> dict[str, Any]:
-        """The summary's run-wide fields: all but `steps` and `start_order`, which follow them."""
-        return {"format": FORMAT, "run_id": self.run_id, "playbook": self.playbook, "status": self.status(live),
-                "created": self.created, "updated": self.updated, "failed_step": self.failed_step(),
-                "attempts": self.attempts, "exit_code": self.last_finish.get("exit_code")}
-
-
-def step_summary(s: StepState) -> dict[str, Any]:
-    """One step's entry in the summary (state.json's `steps`)."""
-    return {"status": s.status, "attempts": s.attempts, "rc": s.rc, "duration": s.duration, "rollback": s.rollback}
 
 
 # -- writing --------------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """Running a prepared plan: scheduling ready steps up to --max-parallel, guards, confirmations, retries,
 `until`, and on failure or interrupt the reverse-order rollback. Emits events; prints nothing itself.
+
+The status of a step the runner acts on and reports is the one `RunState.fold` gives the events it emitted,
+the fold the journal, `show` and `resume` use (see `Runner.emit`).
 """
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ from .decisions import (FAIL, INTERRUPTED, SKIP, STOP, Gate, Schedule, Tries, af
 from .invoke import Invoker, PluginFault
 from .prepare import Prepared
 from .render import Scope
-from .results import (FAILED, NOT_RUN, PENDING, RUNNING, SKIPPED, SUCCEEDED, RunSummary, StepResult, StepsView)
+from .results import FAILED, NOT_RUN, PENDING, RUNNING, SUCCEEDED, RunSummary, StepResult, StepsView
 from .rollback import Rollback
+from .runstate import RunState, StepState
 from .verdict import run_verdict
 
 # Asked when a step needs confirmation: True yes, False no (skip), None cannot ask (stop the run). It may
@@ -54,6 +58,9 @@ class Runner:
                 if result.status == SUCCEEDED:
                     self.kept.add(key)
         self.started: list[str] = [k for k in (started or []) if k in self.results]
+        # The events this runner emitted and its sinks took, folded: each step's status in `results` is this
+        # state's (a step first seen here starts from what `results` said of it: an earlier attempt's).
+        self.state = RunState(run_id=Path(run_dir).name)
         self.prompting = False  # a confirmation prompt is waiting for the person (see `interrupt`)
         self.journal_error: JournalError | None = None
         # Group copies' gates, asked once per copy (by its key prefix); see decisions.gate_through_frames.
@@ -76,6 +83,8 @@ class Runner:
         return self.prepared.inputs.mask_data(value)
 
     def emit(self, event: RunEvent) -> None:
+        """Send the event to the sinks, then fold it into `state` (an event the journal could not record
+        did not happen: it is not folded)."""
         with self._emit_lock:
             try:
                 self.sink.emit(event)
@@ -85,6 +94,17 @@ class Runner:
                     self.journal_error = err
                 self.cancel.set()
                 self.abandon.set()
+                return
+            self._fold(event)
+
+    def _fold(self, event: RunEvent) -> None:
+        key = event.key
+        result = self.results.get(key) if key is not None else None
+        if result is not None and key not in self.state.steps:
+            self.state.steps[key] = StepState(key, status=result.status)
+        self.state.fold(event)
+        if result is not None:
+            result.status = self.state.steps[key].status
 
     def output_emitter(self, key: str) -> Callable[[str, str], None]:
         return lambda stream, line: self.emit(StepOutput(key=key, stream=stream, line=self.mask(line)))
@@ -192,11 +212,12 @@ class Runner:
             data["argv"] = [self.mask(a) for a in o.argv]
         if o is not None and o.outputs:
             data["outputs"] = self.mask_data(o.outputs)
-        if result.status == FAILED:
+        if not (o is not None and o.ok):
             node = self.prepared.plan.nodes[key]
             data["stderr_tail"] = self.mask("\n".join((o.stderr or "").strip().splitlines()[-5:])) if o else ""
             data["continue_on_error"] = node.continue_on_error
-        self.emit((StepSucceeded if result.status == SUCCEEDED else StepFailed)(key=key, **data))
+        # The event says how the step ended; folding it sets the step's status.
+        self.emit((StepSucceeded if o is not None and o.ok else StepFailed)(key=key, **data))
 
     def _describe(self, node: Node) -> tuple[str, float | None]:
         """What the step will do, one line, and how long it will take when known (a soak), for its
@@ -252,7 +273,7 @@ class Runner:
                     except PlaybookError as err:
                         decision, reason = FAIL, str(err).replace("\n", "; ")
                     if decision == SKIP:
-                        result.status, result.reason = SKIPPED, reason
+                        result.reason = reason
                         self.emit(StepSkipped(key=key, reason=self.mask(reason)))
                         release(key)
                         continue
@@ -263,6 +284,7 @@ class Runner:
                     if decision == INTERRUPTED:
                         stop = "interrupted"
                         break
+                    # Running already while its arguments render for step_started (they may read steps.<self>).
                     result.status, result.started = RUNNING, time.time()
                     record_start(self.started, key)  # started in an earlier attempt: its rollback still runs once
                     action, expected = self._describe(node)
@@ -277,7 +299,7 @@ class Runner:
                         break
                     if decision == FAIL:
                         result.outcome = Outcome(ok=False, message=reason)
-                        result.status, result.ended = FAILED, time.time()
+                        result.ended = time.time()
                         self._finish(key, result)
                         failed.append(key)
                         go_on, stop = after_step(False, node.continue_on_error, stop)
@@ -299,7 +321,7 @@ class Runner:
                     if go_on:
                         release(key)
         for key, result in self.results.items():
-            if result.status == PENDING:
+            if result.status == PENDING:  # no event is about it: the summary's name for a step never reached
                 result.status = NOT_RUN
         if self.journal_error is not None:  # whatever else stopped the run, it may not go on unrecorded
             stop = "journal"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.events import KINDS, Event, StepStatus, from_record, record
+from engine.events import KINDS, Event, Recorder, StepStatus, from_record, record
 from engine.journal import JournalSink, RunState, read_journal
 from engine.prepare import prepare
 from engine.runner import Runner
@@ -65,3 +65,48 @@ steps:
     assert replayed["steps"]["b"] == {"status": "failed", "attempts": 2, "rc": 3,
                                       "duration": replayed["steps"]["b"]["duration"], "rollback": None}
     assert replayed["steps"]["skip"]["status"] == "skipped"
+
+
+def test_the_runner_s_step_statuses_are_the_fold_of_the_events_it_emitted(tmp_path):
+    book = tmp_path / "p.yaml"
+    book.write_text("""
+version: 1
+steps:
+  - {id: a, uses: shell, with: {script: "true"}, rollback: {uses: shell, with: {script: "true"}}}
+  - {id: skip, needs: [a], when: "false", uses: echo, with: {msg: never}}
+  - {id: tolerated, needs: [a], uses: shell, with: {script: "exit 2"}, continue_on_error: true}
+  - {id: seen, needs: [tolerated], when: "steps.tolerated.status == 'failed'", uses: echo, with: {msg: seen}}
+  - {id: b, needs: [seen], uses: shell, with: {script: "exit 3"}}
+  - {id: never, needs: [b], uses: echo, with: {msg: never}}
+""", encoding="utf-8")
+    prepared = prepare(book, out_dir=tmp_path / "r")
+    sink = JournalSink.create(tmp_path / "run", meta={}, playbook_text=book.read_text(), inputs={})
+    runner = Runner(prepared, sink=sink, run_dir=tmp_path / "run")
+    summary = runner.run()
+    sink.close()
+    # One fold: the runner's state is the journal writer's, and the one a reader replays from disk.
+    assert runner.state.summary() == sink.state.summary() == read_journal(tmp_path / "run").state.summary()
+    statuses = {k: r.status for k, r in summary.results.items()}
+    assert statuses == {"a": "rolled_back", "skip": "skipped", "tolerated": "failed", "seen": "succeeded",
+                        "b": "failed", "never": "not_run"}
+    # Every status but `not_run` (no event is about that step) is the fold's.
+    assert {k: s.status for k, s in runner.state.steps.items()} == {
+        k: s for k, s in statuses.items() if s != StepStatus.NOT_RUN}
+
+
+def test_a_resumed_runner_folds_on_from_what_the_earlier_attempt_left(tmp_path):
+    book = tmp_path / "p.yaml"
+    book.write_text("""
+version: 1
+steps:
+  - {id: a, uses: echo, with: {msg: a}}
+  - {id: b, needs: [a], uses: echo, with: {msg: b}}
+""", encoding="utf-8")
+    from engine.results import StepResult
+    prepared = prepare(book, out_dir=tmp_path / "r")
+    runner = Runner(prepared, sink=Recorder(), run_dir=tmp_path / "run",
+                    prior={"a": StepResult("a", status=StepStatus.SUCCEEDED)})
+    summary = runner.run()
+    assert runner.sink.kinds("a") == ["step_kept"]
+    assert {k: r.status for k, r in summary.results.items()} == {"a": "succeeded", "b": "succeeded"}
+    assert {k: s.status for k, s in runner.state.steps.items()} == {"a": "succeeded", "b": "succeeded"}
