@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import JournalError, JournalWriteError
-from .events import RunEvent, record
+from .events import (AttemptStarted, RollbackAbandoned, RollbackBegun, RollbackFailed, RollbackStarted,
+                     RollbackSucceeded, RunEvent, RunFinished, RunStarted, RunStopped, StepFailed, StepKept,
+                     StepOutput, StepRetry, StepSkipped, StepStarted, StepSucceeded, given, record)
 # The state every reader and the writer share, folded from the events; re-exported for the journal's readers.
 from .runstate import FORMAT, RunState, StepState, step_summary  # noqa: F401 — StepState for readers
 META, PLAYBOOK, INPUTS, EVENTS, STATE, OUTPUT, LOCK = (
@@ -34,22 +36,22 @@ MASK = "***"
 DIR_MODE, FILE_MODE = 0o700, 0o600
 _MAX_NAME = 200
 # Events after which the state summary is rewritten (output lines and retries are too frequent to matter).
-_STATE_KINDS = {"run_started", "step_succeeded", "step_failed", "step_skipped", "step_kept", "run_stopped",
-                "rollback_begun", "rollback_succeeded", "rollback_failed", "rollback_abandoned", "run_finished"}
+_STATE_KINDS = frozenset({RunStarted, StepSucceeded, StepFailed, StepSkipped, StepKept, RunStopped, RollbackBegun,
+                          RollbackSucceeded, RollbackFailed, RollbackAbandoned, RunFinished})
 # Events synced to disk before the engine goes on: those after which something acts (a step or rollback
 # starts, a retry runs) or the run ends. The others (a step's end, a skip...) are written at once but synced
 # with the next of these, or by a background flush _SYNC_WINDOW seconds later, whichever comes first: one
 # sync per step instead of two. A killed process loses nothing (the bytes are written); after a crash of the
 # machine inside that window a step's end may be missing, and `resume` runs that step again, as it does for
 # any step whose end the journal lacks.
-_SYNC_NOW = {"attempt_started", "run_started", "step_started", "step_retry", "run_stopped", "rollback_begun",
-             "rollback_started", "run_finished"}
+_SYNC_NOW = frozenset({AttemptStarted, RunStarted, StepStarted, StepRetry, RunStopped, RollbackBegun, RollbackStarted,
+                       RunFinished})
 _SYNC_WINDOW = 0.05
 # state.json is rewritten at once after the events that change a run's course (start, failure, stop, rollback,
 # end); after these frequent ones it is rewritten by the same background flush, or with the next immediate
 # rewrite, whichever comes first: a chain of short steps no longer replaces a file after each (~0.1-0.4 ms on
 # ext4, which starts writing a file out when it replaces another by rename). events.jsonl stays the record.
-_STATE_LATER = {"step_succeeded", "step_skipped", "step_kept"}
+_STATE_LATER = frozenset({StepSucceeded, StepSkipped, StepKept})
 _MEND = "free space or mend permissions, then `playbook resume {run}` or `playbook rollback {run}`"
 
 
@@ -276,7 +278,7 @@ class JournalSink:
     # the sink
 
     def emit(self, event: RunEvent) -> None:
-        if event.kind == "step_output":
+        if isinstance(event, StepOutput):
             self._output(event)
             return
         with self._lock:
@@ -284,18 +286,18 @@ class JournalSink:
                 raise self.broken
             rec = event_record(event)
             try:
-                self._sync_now = event.kind in _SYNC_NOW
+                self._sync_now = type(event) in _SYNC_NOW
                 self._append((json.dumps(rec, default=str, ensure_ascii=False) + "\n").encode("utf-8"))
                 self.state.fold(event)
                 if event.key is not None:
                     self._step_json.pop(event.key, None)  # apply changed this step (and no other)
-                if event.kind in ("step_started", "step_retry"):
+                if isinstance(event, (StepStarted, StepRetry)):
                     self._rotate_output(event.key)
-                if event.kind in _STATE_LATER and not self._state_retry:
+                if type(event) in _STATE_LATER and not self._state_retry:
                     self._state_dirty = True
                     self._start_flusher()
                     self._flush_wanted.notify()
-                elif event.kind in _STATE_KINDS or self._state_retry:
+                elif type(event) in _STATE_KINDS or self._state_retry:
                     self._write_state()
             except OSError as err:
                 self.broken = self._error(err, during_run=True)
@@ -386,10 +388,10 @@ class JournalSink:
                             # and stops the run if it still cannot.
                             self._state_retry = True
 
-    def _output(self, event: RunEvent) -> None:
+    def _output(self, event: StepOutput) -> None:
         # Called from the threads that read a child's pipes: never raise there. Output is flushed, not
         # fsynced; a failure here breaks the journal and the next event stops the run.
-        stream = event.data.get("stream", "stdout")
+        stream = given(event.stream, "stdout")
         try:
             with self._lock:
                 fh = self._outputs.get((event.key, stream))
@@ -398,7 +400,7 @@ class JournalSink:
                     path = self.run_dir / OUTPUT / f"{output_name(event.key)}.{suffix}"
                     fh = open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE), "a", encoding="utf-8")
                     self._outputs[(event.key, stream)] = fh
-                fh.write(event.data.get("line", "") + "\n")
+                fh.write(given(event.line, "") + "\n")
                 fh.flush()
         except OSError as err:
             if self.broken is None:

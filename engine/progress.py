@@ -12,16 +12,23 @@ import time
 from typing import IO, Callable
 
 from .durations import format_duration
-from .events import RunEvent
-from .reporter import Reporter, Running, event_line
+from .events import (AttemptStarted, DowntimeVerdict, RollbackAbandoned, RollbackBegun, RollbackFailed,
+                     RollbackStarted, RollbackSucceeded, RunEvent, RunFinished, RunStarted, RunStopped, StepFailed,
+                     StepKept, StepOutput, StepRetry, StepSkipped, StepStarted, StepSucceeded, given)
+from .reporter import BEGINS_WORK, Reporter, Running, event_line
 from .terminal import neutralise
 
 _MARK = {"pending": "·", "running": "▶", "succeeded": "✔", "failed": "✘", "skipped": "↷", "kept": "=",
          "rolling_back": "⟲", "rolled_back": "⟲", "rollback_failed": "✘"}
 _SPIN = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-_STATE_OF = {"step_started": "running", "step_succeeded": "succeeded", "step_failed": "failed",
-             "step_skipped": "skipped", "step_kept": "kept", "rollback_started": "rolling_back",
-             "rollback_succeeded": "rolled_back", "rollback_failed": "rollback_failed"}
+# The mark each kind of event gives the step it is about; None: it changes no step's mark. Every kind is
+# here (a test checks it), so a new kind is placed on purpose.
+_STATE_OF: dict[type[RunEvent], str | None] = {
+    StepStarted: "running", StepSucceeded: "succeeded", StepFailed: "failed", StepSkipped: "skipped",
+    StepKept: "kept", RollbackStarted: "rolling_back", RollbackSucceeded: "rolled_back",
+    RollbackFailed: "rollback_failed",
+    AttemptStarted: None, RunStarted: None, StepOutput: None, StepRetry: None, RunStopped: None,
+    RollbackBegun: None, RollbackAbandoned: None, RunFinished: None, DowntimeVerdict: None}
 
 
 class LiveReporter(Reporter):
@@ -52,30 +59,31 @@ class LiveReporter(Reporter):
 
     def emit(self, e: RunEvent) -> None:
         with self._lock:
-            if e.kind == "step_output":
-                if e.data.get("line", "").strip():
-                    self.last_line[e.key] = neutralise(e.data["line"])
+            if isinstance(e, StepOutput):
+                if given(e.line, "").strip():
+                    self.last_line[e.key] = neutralise(e.line)
                 if self.show_output or e.key in self.shown:
                     self._clear()
                     self.stream.write(neutralise(event_line(e)) + "\n")
                 self._redraw()
                 return
-            if e.key in self.state and e.kind in _STATE_OF:
-                self.state[e.key] = _STATE_OF[e.kind]
-                if e.kind in ("step_started", "rollback_started"):
+            mark = _STATE_OF.get(type(e))
+            if e.key in self.state and mark is not None:
+                self.state[e.key] = mark
+                if isinstance(e, BEGINS_WORK):
                     self.since[e.key] = Running.of(e)
                     self.last_line.pop(e.key, None)
             line = event_line(e, stderr_tail=not self.show_output, verbose=self.show_output)
             self._clear()
             if line is not None:
                 self.stream.write(neutralise(line) + "\n")
-            if e.kind == "run_finished":
+            if isinstance(e, RunFinished):
                 self._drawn = 0
                 self.stream.flush()
                 self._stop.set()
                 return
             self._draw()
-        if self._ticker is None and self._tick and e.kind in ("run_started", "attempt_started"):
+        if self._ticker is None and self._tick and isinstance(e, (RunStarted, AttemptStarted)):
             self._ticker = threading.Thread(target=self._tick_loop, name="progress", daemon=True)
             self._ticker.start()
 

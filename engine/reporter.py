@@ -10,19 +10,25 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
+from functools import singledispatch
 from typing import IO, Any, Callable
 
 from .durations import format_duration
-from .events import RunEvent, record
+from .events import (AttemptStarted, DowntimeVerdict, RollbackAbandoned, RollbackFailed, RollbackStarted,
+                     RollbackSucceeded, RollbackBegun, RunEvent, RunFinished, RunStarted, RunStopped, StepEnded,
+                     StepFailed, StepKept, StepOutput, StepRetry, StepSkipped, StepStarted, StepSucceeded, given, on,
+                     record)
 from .results import RunSummary
 from .terminal import neutralise
 
 _MARK = {"succeeded": "✔", "failed": "✘", "skipped": "↷", "rolled_back": "⟲", "not_run": "·", "running": "…",
          "pending": "·"}
 HEARTBEAT = 30.0  # seconds between "still running" lines when the output is not a terminal
-# One line per step by default (its end); -v adds the start of each step. A compensation's start is always
-# shown: it says what is being undone, and how.
-_VERBOSE_ONLY = {"step_started"}
+# One line per step by default (its end); -v adds the start of each step (see `event_line`). A compensation's
+# start is always shown: it says what is being undone, and how.
+# What the reporters track as running: from one of these events about a step to one of the others.
+BEGINS_WORK = (StepStarted, RollbackStarted)
+ENDS_WORK = (StepEnded, RollbackSucceeded, RollbackFailed, RollbackAbandoned)
 
 
 class Reporter(ABC):
@@ -49,8 +55,10 @@ class Running:
         self.expected = expected
 
     @classmethod
-    def of(cls, e: RunEvent) -> "Running":
-        return cls(e.time, e.data.get("name"), e.data.get("expected"))
+    def of(cls, e: StepStarted | RollbackStarted) -> "Running":
+        if isinstance(e, StepStarted):
+            return cls(e.time, given(e.name), given(e.expected))
+        return cls(e.time)
 
     def progress(self, key: str, now: float) -> str:
         """`key (name): 8m20s left, ends 04:35:10` for a step of known length, else `key: 1m20s so far`."""
@@ -89,20 +97,19 @@ class TextReporter(Reporter):
             self.stream.flush()
 
     def emit(self, e: RunEvent) -> None:
-        if e.kind in ("step_started", "rollback_started"):
+        if isinstance(e, BEGINS_WORK):
             self.running[e.key] = Running.of(e)
-        elif e.kind in ("step_succeeded", "step_failed", "rollback_succeeded", "rollback_failed",
-                        "rollback_abandoned"):
+        elif isinstance(e, ENDS_WORK):
             self.running.pop(e.key, None)
-        if e.kind == "step_output" and not (self.show_output or e.key in self.shown):
+        if isinstance(e, StepOutput) and not (self.show_output or e.key in self.shown):
             return
         line = event_line(e, stderr_tail=not self.show_output, verbose=self.show_output)
         if line is not None:
             self._print(neutralise(line))
-        if e.kind in ("run_started", "attempt_started") and self.heartbeat and self._ticker is None:
+        if isinstance(e, (RunStarted, AttemptStarted)) and self.heartbeat and self._ticker is None:
             self._ticker = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
             self._ticker.start()
-        elif e.kind == "run_finished":
+        elif isinstance(e, RunFinished):
             self._stop.set()
 
     def heartbeat_lines(self, now: float) -> list[str]:
@@ -134,54 +141,109 @@ class JsonLinesReporter(Reporter):
 
 def event_line(e: RunEvent, *, stderr_tail: bool = True, verbose: bool = True) -> str | None:
     """The text for one event (a few lines at most), or None for events people need not see
-    (without `verbose`, the start of a step or of its compensation: its end says all)."""
-    d = e.data
-    k = e.kind
-    if k in _VERBOSE_ONLY and not verbose:
+    (without `verbose`, the start of a step: its end says all)."""
+    if isinstance(e, StepStarted) and not verbose:
         return None
-    if k == "run_started":
-        return f"playbook {d['playbook']}: {_steps(d['steps'])}, up to {d['max_parallel']} at once"
-    if k == "attempt_started":
-        kept = f", keeping {_steps(len(d['kept']))} that succeeded" if d.get("kept") else ""
-        undo = f", {_steps(len(d['steps']))} to undo" if d.get("steps") else ""
-        return f"— {d.get('command')}{kept}{undo}"
-    if k == "step_started":
-        action = f"  {d['action']}" if d.get("action") else ""
-        return f"▶ {e.key} [{d.get('uses')}]{action}"
-    if k == "step_output":
-        return f"  {e.key} │ {d['line']}"
-    if k == "step_retry":
-        return (f"↻ {e.key} attempt {d['attempt']} failed ({d['message']}); again in "
-                f"{format_duration(d['delay'])}")
-    if k == "step_succeeded":
-        return f"✔ {e.key} ({format_duration(d['duration'] or 0)})"
-    if k == "step_failed":
-        tolerated = " — continuing (continue_on_error)" if d.get("continue_on_error") else ""
-        lines = [f"✘ {e.key} failed ({format_duration(d.get('duration') or 0)}): {d['message']}{tolerated}"]
-        if d.get("stderr_tail") and stderr_tail:
-            lines += [f"    {line}" for line in d["stderr_tail"].splitlines()]
-        return "\n".join(lines)
-    if k == "step_skipped":
-        return f"↷ {e.key} skipped ({d['reason']})"
-    if k == "step_kept":
-        return f"= {e.key} kept ({d.get('reason', 'succeeded earlier')})"
-    if k == "run_stopped":
-        return f"■ stopped before {e.key}: {d['reason']} (no terminal to ask on)"
-    if k == "rollback_begun":
-        return f"↺ rolling back: undoing {_steps(d['steps'])} in reverse start order"
-    if k == "rollback_started":
-        return f"⟲ {e.key} rollback [{d['uses']}]  {d['action']}"
-    if k == "rollback_succeeded":
-        return f"✔ {e.key} rolled back"
-    if k == "rollback_failed":
-        return f"✘ {e.key} rollback FAILED: {d['message']}"
-    if k == "rollback_abandoned":
-        return f"✘ {e.key} rollback abandoned"
-    if k == "run_finished":
-        return conclusion(d)
-    if k == "downtime_verdict":
-        return d.get("text") or None
+    return _line(e, stderr_tail)
+
+
+@singledispatch
+def _line(e: RunEvent, stderr_tail: bool) -> str | None:
+    """A kind without a line of its own is not shown (the closed set is covered: see the tests)."""
     return None
+
+
+@on(_line, RunStarted)
+def _run_started(e: RunStarted, stderr_tail: bool) -> str:
+    return f"playbook {e.playbook}: {_steps(e.steps)}, up to {e.max_parallel} at once"
+
+
+@on(_line, AttemptStarted)
+def _attempt_started(e: AttemptStarted, stderr_tail: bool) -> str:
+    kept, undo = given(e.kept), given(e.steps)
+    kept_text = f", keeping {_steps(len(kept))} that succeeded" if kept else ""
+    undo_text = f", {_steps(len(undo))} to undo" if undo else ""
+    return f"— {given(e.command)}{kept_text}{undo_text}"
+
+
+@on(_line, StepStarted)
+def _step_started(e: StepStarted, stderr_tail: bool) -> str:
+    action = f"  {e.action}" if given(e.action) else ""
+    return f"▶ {e.key} [{given(e.uses)}]{action}"
+
+
+@on(_line, StepOutput)
+def _step_output(e: StepOutput, stderr_tail: bool) -> str:
+    return f"  {e.key} │ {e.line}"
+
+
+@on(_line, StepRetry)
+def _step_retry(e: StepRetry, stderr_tail: bool) -> str:
+    return f"↻ {e.key} attempt {e.attempt} failed ({e.message}); again in {format_duration(e.delay)}"
+
+
+@on(_line, StepSucceeded)
+def _step_succeeded(e: StepSucceeded, stderr_tail: bool) -> str:
+    return f"✔ {e.key} ({format_duration(given(e.duration) or 0)})"
+
+
+@on(_line, StepFailed)
+def _step_failed(e: StepFailed, stderr_tail: bool) -> str:
+    tolerated = " — continuing (continue_on_error)" if given(e.continue_on_error) else ""
+    lines = [f"✘ {e.key} failed ({format_duration(given(e.duration) or 0)}): {e.message}{tolerated}"]
+    if given(e.stderr_tail) and stderr_tail:
+        lines += [f"    {line}" for line in e.stderr_tail.splitlines()]
+    return "\n".join(lines)
+
+
+@on(_line, StepSkipped)
+def _step_skipped(e: StepSkipped, stderr_tail: bool) -> str:
+    return f"↷ {e.key} skipped ({e.reason})"
+
+
+@on(_line, StepKept)
+def _step_kept(e: StepKept, stderr_tail: bool) -> str:
+    return f"= {e.key} kept ({given(e.reason, 'succeeded earlier')})"
+
+
+@on(_line, RunStopped)
+def _run_stopped(e: RunStopped, stderr_tail: bool) -> str:
+    return f"■ stopped before {e.key}: {e.reason} (no terminal to ask on)"
+
+
+@on(_line, RollbackBegun)
+def _rollback_begun(e: RollbackBegun, stderr_tail: bool) -> str:
+    return f"↺ rolling back: undoing {_steps(e.steps)} in reverse start order"
+
+
+@on(_line, RollbackStarted)
+def _rollback_started(e: RollbackStarted, stderr_tail: bool) -> str:
+    return f"⟲ {e.key} rollback [{e.uses}]  {e.action}"
+
+
+@on(_line, RollbackSucceeded)
+def _rollback_succeeded(e: RollbackSucceeded, stderr_tail: bool) -> str:
+    return f"✔ {e.key} rolled back"
+
+
+@on(_line, RollbackFailed)
+def _rollback_failed(e: RollbackFailed, stderr_tail: bool) -> str:
+    return f"✘ {e.key} rollback FAILED: {e.message}"
+
+
+@on(_line, RollbackAbandoned)
+def _rollback_abandoned(e: RollbackAbandoned, stderr_tail: bool) -> str:
+    return f"✘ {e.key} rollback abandoned"
+
+
+@on(_line, RunFinished)
+def _run_finished(e: RunFinished, stderr_tail: bool) -> str:
+    return conclusion(e.data)
+
+
+@on(_line, DowntimeVerdict)
+def _downtime_verdict(e: DowntimeVerdict, stderr_tail: bool) -> str | None:
+    return given(e.text) or None
 
 
 def format_inputs(values: dict[str, Any], secrets: set[str] | frozenset[str]) -> str:

@@ -3,11 +3,15 @@ them into a run's state, live (the journal's writer) and replayed (`runs`, `show
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from engine.events import KINDS, Event, Recorder, StepStatus, from_record, record
+from engine import journal, progress, reporter, runstate
+from engine.events import KINDS, Event, Recorder, RunEvent, StepOutput, StepStatus, from_record, record, unhandled
+from engine.notify import WebhookNotifier
 from engine.journal import JournalSink, RunState, read_journal
 from engine.prepare import prepare
 from engine.runner import Runner
@@ -110,3 +114,33 @@ steps:
     assert runner.sink.kinds("a") == ["step_kept"]
     assert {k: r.status for k, r in summary.results.items()} == {"a": "succeeded", "b": "succeeded"}
     assert {k: s.status for k, s in runner.state.steps.items()} == {"a": "succeeded", "b": "succeeded"}
+
+
+# Each consumer of events dispatches on their classes; these are its tables.
+CONSUMERS = {
+    "the fold (runner, journal, show, resume)": runstate._fold,
+    "an event's text (text and live reporters, show)": reporter._line,
+    "the webhook notifier": vars(WebhookNotifier)["emit"],
+}
+
+
+@pytest.mark.parametrize("table", CONSUMERS.values(), ids=CONSUMERS.keys())
+def test_every_kind_of_event_has_a_handler_in_each_consumer(table):
+    assert unhandled(table) == []
+
+
+def test_the_live_display_places_every_kind_and_the_journal_knows_when_to_sync_each():
+    assert set(progress._STATE_OF) == set(KINDS.values())
+    written = set(KINDS.values()) - {StepOutput}  # output lines go to their own files
+    assert journal._SYNC_NOW <= written and journal._STATE_KINDS <= written
+    assert journal._STATE_LATER <= journal._STATE_KINDS
+
+
+def test_a_kind_added_to_the_set_and_forgotten_by_a_consumer_is_named(monkeypatch):
+    @dataclass(frozen=True, kw_only=True)
+    class StepPaused(RunEvent):
+        kind: ClassVar[str] = "step_paused"
+
+    monkeypatch.setitem(KINDS, StepPaused.kind, StepPaused)
+    for table in CONSUMERS.values():
+        assert unhandled(table) == ["step_paused"]

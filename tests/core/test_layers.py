@@ -3,6 +3,7 @@ from `engine.api`, and built-in plugins use that API and nothing else of the eng
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import networkx as nx
@@ -75,3 +76,36 @@ def test_built_in_plugins_use_only_the_public_api():
         beyond = sorted(t for t in graph.successors(module)
                         if t != "engine.api" and not t.startswith("engine.plugins"))
         assert not beyond, f"{module} imports {beyond} beyond engine.api"
+
+
+MAP = ENGINE.parent / "docs" / "architecture-map.md"
+
+
+def _layers_of_the_map() -> dict[str, int]:
+    """docs/architecture-map.md's layer table: module (or package) -> its layer's number."""
+    layers: dict[str, int] = {}
+    for line in MAP.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].isdigit():
+            for name in re.findall(r"`([\w.]+)/?`", cells[2]):
+                layers[name] = int(cells[0])
+    return layers
+
+
+def _placed(module: str, layers: dict[str, int]) -> str | None:
+    """The entry of the map that holds `module`: itself (`fleet.cli`) or its package (`fleet`)."""
+    name = module.removeprefix("engine.")
+    while name and name not in layers:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def test_the_architecture_map_places_every_module_and_none_imports_from_a_later_layer():
+    layers = _layers_of_the_map()
+    graph = _graph()
+    modules = [m for m in graph if m != "engine"]
+    assert [m for m in modules if _placed(m, layers) is None] == []
+    upward = sorted(f"{a} ({layers[_placed(a, layers)]}) -> {b} ({layers[_placed(b, layers)]})"
+                    for a, b in graph.edges() if b != "engine"
+                    and layers[_placed(b, layers)] > layers[_placed(a, layers)])
+    assert upward == []
