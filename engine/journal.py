@@ -26,8 +26,8 @@ from .errors import JournalError, JournalWriteError
 from .events import (AttemptStarted, RollbackAbandoned, RollbackBegun, RollbackFailed, RollbackStarted,
                      RollbackSucceeded, RunEvent, RunFinished, RunStarted, RunStopped, StepFailed, StepKept,
                      StepOutput, StepRetry, StepSkipped, StepStarted, StepSucceeded, given, record)
-# The state every reader and the writer share, folded from the events; re-exported for the journal's readers.
-from .runstate import FORMAT, RunState, StepState, step_summary  # noqa: F401 — StepState for readers
+# The state every reader and the writer share, folded from the events (`RunState` is also read from here).
+from .runstate import FORMAT, RunState, step_summary
 META, PLAYBOOK, INPUTS, EVENTS, STATE, OUTPUT, LOCK = (
     "meta.json", "playbook.yaml", "inputs.json", "events.jsonl", "state.json", "output", ".lock")
 MASK = "***"

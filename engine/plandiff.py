@@ -1,7 +1,7 @@
 """What changed in a playbook's plan since a run, judged against the steps that ran (for `resume`)."""
 from __future__ import annotations
 
-from .journal import RunState
+from .runstate import RunState
 
 
 def plan_changes(old: dict[str, dict], new: dict[str, dict], state: RunState) -> tuple[list[str], list[str]]:

@@ -1,14 +1,15 @@
 """What a run's journal says, rebuilt as the engine's own values: step results and the summary.
 
-The journal folds its records into a `RunState` (`journal.RunState.fold`); this turns that state into what the
+The journal folds its records into a `RunState` (`runstate.RunState.fold`); this turns that state into what the
 runner and the reporter take (resume, rollback, `show`)."""
 from __future__ import annotations
 
 import json
 
 from .api import Outcome
-from .journal import JournalView, RunState
+from .journal import JournalView
 from .results import PENDING, ROLLED_BACK, SUCCEEDED, RunSummary, StepResult
+from .runstate import RunState
 
 
 def summary_of(st: RunState) -> RunSummary:
