@@ -140,12 +140,19 @@ class Controllers:
         for (ns, name), due in list(self._pending_pods.items()):
             if due <= now:
                 self._make_ready(ns, name)
-        for rs in self.store.list(RS):
+        # One pass over the pods, not one listing of a namespace per ReplicaSet: this runs five times a second
+        # and a large cluster has thousands of ReplicaSets.
+        live: dict[str, int] = {}
+        for pod in self.store.each(POD):
+            if not pod["metadata"].get("deletionTimestamp"):
+                for ref in pod["metadata"].get("ownerReferences") or []:
+                    live[ref.get("uid")] = live.get(ref.get("uid"), 0) + 1
+        for rs in self.store.each(RS):
             st = rs.get("status") or {}
-            if len(self._pods_of(rs)) != rs["spec"].get("replicas", 0) or \
+            if live.get(rs["metadata"]["uid"], 0) != rs["spec"].get("replicas", 0) or \
                     st.get("readyReplicas", 0) != st.get("availableReplicas", 0):  # minReadySeconds running
                 self._dirty_rs.add((rs["metadata"]["namespace"], rs["metadata"]["name"]))
-        for d in self.store.list(DEPLOY):
+        for d in self.store.each(DEPLOY):
             if not _settled(d):  # only rollouts in flight have deadlines to check
                 self._dirty_deploy.add((d["metadata"]["namespace"], d["metadata"]["name"]))
         self.reconcile()

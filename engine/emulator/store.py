@@ -56,6 +56,10 @@ class Store:
             return [by_ns[namespace][n] for n in sorted(by_ns.get(namespace, {}))]
         return [objs[n] for ns in sorted(by_ns) for objs in (by_ns[ns],) for n in sorted(objs)]
 
+    def each(self, key: str) -> list[dict]:
+        """Objects of one resource in all namespaces, in no particular order (no sorting: for scans)."""
+        return [obj for objs in self._objects.get(key, {}).values() for obj in objs.values()]
+
     def namespaces_holding(self, namespace: str) -> Iterator[tuple[str, list[dict]]]:
         """Each resource key with its objects in ``namespace``."""
         for key, by_ns in list(self._objects.items()):
