@@ -87,6 +87,7 @@ class Controllers:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._node_index = 0
+        self._quiet_at: str | None = None  # the store's resourceVersion when a periodic scan last found nothing to do
         self.store.subscribe(self._on_change)
 
     # -- wiring ------------------------------------------------------------------------------------------
@@ -140,6 +141,9 @@ class Controllers:
         for (ns, name), due in list(self._pending_pods.items()):
             if due <= now:
                 self._make_ready(ns, name)
+        version = self.store.resource_version
+        if version == self._quiet_at:
+            return  # nothing changed since a scan found every ReplicaSet and Deployment settled: it would again
         # One pass over the pods, not one listing of a namespace per ReplicaSet: this runs five times a second
         # and a large cluster has thousands of ReplicaSets.
         live: dict[str, int] = {}
@@ -147,15 +151,20 @@ class Controllers:
             if not pod["metadata"].get("deletionTimestamp"):
                 for ref in pod["metadata"].get("ownerReferences") or []:
                     live[ref.get("uid")] = live.get(ref.get("uid"), 0) + 1
+        found = False
         for rs in self.store.each(RS):
             st = rs.get("status") or {}
             if live.get(rs["metadata"]["uid"], 0) != rs["spec"].get("replicas", 0) or \
                     st.get("readyReplicas", 0) != st.get("availableReplicas", 0):  # minReadySeconds running
                 self._dirty_rs.add((rs["metadata"]["namespace"], rs["metadata"]["name"]))
+                found = True
         for d in self.store.each(DEPLOY):
             if not _settled(d):  # only rollouts in flight have deadlines to check
                 self._dirty_deploy.add((d["metadata"]["namespace"], d["metadata"]["name"]))
+                found = True
         self.reconcile()
+        # What the scan reads is the store's state alone, so until the store changes it would find nothing again.
+        self._quiet_at = version if not found and self.store.resource_version == version else None
 
     def reconcile(self) -> None:
         """Drain the dirty sets (bounded, so a flapping object cannot wedge the loop)."""

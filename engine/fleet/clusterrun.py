@@ -25,6 +25,8 @@ from .journal import cluster_journal_status
 _PR_SET_PDEATHSIG = 1
 # A child must answer within this after being told to stop (SIGINT: it stops steps and rolls its part back).
 KILL_GRACE = 600.0
+# How a step_output event's JSON line begins (the engine writes the event's kind first).
+_OUTPUT = '{"event": "step_output"'
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -83,9 +85,10 @@ class ClusterProcess:
     """A `playbook ... --output json` child for one cluster; each event it prints goes to `on_event`."""
 
     def __init__(self, command: ClusterCommand, argv: list[str], on_event: Callable[[dict], None],
-                 terminal: bool = False) -> None:
+                 terminal: bool = False, output: bool = True) -> None:
         self.command = command
         self.terminal = terminal  # share this process's terminal (a gate's approval asks on it)
+        self.output = output  # hand on the run's step_output events (a canary upgrade prints thousands of lines)
         self.argv = [sys.executable, "-m", "engine.cli", *argv, "--output", "json", "--quiet"]
         self.on_event = on_event
         self.proc: subprocess.Popen | None = None
@@ -103,6 +106,8 @@ class ClusterProcess:
         err.start()
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
+            if not self.output and line.startswith(_OUTPUT):
+                continue  # not decoded only to be dropped
             if line.startswith("{"):
                 try:
                     record = json.loads(line)

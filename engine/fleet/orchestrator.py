@@ -48,11 +48,14 @@ class Orchestrator:
         self.present = present
         self.gates = gates
         self.notify = notify or (lambda record: None)
+        # Whether the presenter shows the clusters' step output (JSON does; the text views show only gates').
+        self._output = getattr(present, "shows_output", True)
         self._lock = threading.Lock()
         self._running: dict[str, ClusterProcess] = {}
         self._halt = threading.Event()
         self._abandon = threading.Event()
         self._sleep = threading.Event()
+        self._asking = False  # a wave's confirmation is waiting for an answer on the terminal
         self.failures = 0
         self.interrupted = False
 
@@ -83,6 +86,8 @@ class Orchestrator:
         else:
             self._abandon.set()
         self._sleep.set()
+        if self._asking:  # the question would go on waiting for a line: end it (_confirmed takes this as no)
+            raise KeyboardInterrupt
 
     def install(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
@@ -144,10 +149,21 @@ class Orchestrator:
         if self.settings.yes:
             return True
         self.emit("wave_confirm_asked", journal=False, wave=wave.name)
-        answer = self.settings.confirm(f"Start wave {wave.name} ({len(wave.clusters)} clusters)?") \
-            if self.settings.confirm else None
-        self.emit("wave_confirm", wave=wave.name, answer={True: "yes", False: "no", None: "no terminal"}[answer])
-        return bool(answer)
+        answer: bool | str | None = None
+        try:
+            self._asking = True
+            if self.settings.confirm:
+                answer = self.settings.confirm(f"Start wave {wave.name} ({len(wave.clusters)} clusters)?")
+        except KeyboardInterrupt:  # Ctrl-C or Ctrl-D (end of input) at the question: an interrupt like any other
+            answer = "interrupted"
+        finally:
+            self._asking = False
+        if answer == "interrupted" and not self._halt.is_set():  # end of input: no signal came to halt
+            self.interrupted = True
+            self.halt("interrupted", f"interrupted at the confirmation of wave {wave.name}", stop_running=True)
+        self.emit("wave_confirm", wave=wave.name,
+                  answer={True: "yes", False: "no", None: "no terminal"}.get(answer, "interrupted"))
+        return answer is True
 
     def _soak(self, wave: Wave) -> bool:
         self.emit("soak_started", wave=wave.name, seconds=wave.soak)
@@ -197,7 +213,7 @@ class Orchestrator:
         # A cluster whose run was cut short (the fleet was killed) continues that run; any other starts afresh.
         resumable = c.run_id is not None and c.status in ("killed", "stopped")
         argv = command.resume_argv(c.run_id) if resumable else command.run_argv(self.playbook)
-        proc = ClusterProcess(command, argv, self._child_event(name, wave.name))
+        proc = ClusterProcess(command, argv, self._child_event(name, wave.name), output=self._output)
         self._running[name] = proc
         self.emit("cluster_started", cluster=name, wave=wave.name, command="resume" if resumable else "run",
                   run_id=c.run_id if resumable else None)
@@ -230,7 +246,7 @@ class Orchestrator:
             c = self.state.clusters[name]
             self.emit("cluster_rollback_started", cluster=name, wave=c.wave, run_id=c.run_id)
             proc = ClusterProcess(self.commands[name], self.commands[name].rollback_argv(c.run_id),
-                                  self._child_event(name, c.wave))
+                                  self._child_event(name, c.wave), output=self._output)
             rc = proc.run() if c.run_id else 0
             status = "succeeded" if rc == EXIT_OK else "failed"
             if status == "failed":

@@ -86,6 +86,8 @@ class JsonPresenter:
 class TextPresenter:
     """A line per fleet event; a cluster's failed steps are named as they fail."""
 
+    shows_output = False  # of a cluster's run (a gate's output is shown)
+
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
 
@@ -122,6 +124,8 @@ def progress_block(plan: FleetPlan, state: FleetState, now: float | None = None,
 
 class LivePresenter:
     """On a terminal: fleet events scroll above a block redrawn in place (clusters by wave, current steps)."""
+
+    shows_output = False  # of a cluster's run (a gate's output is shown)
 
     def __init__(self, stream: IO[str], plan: FleetPlan, state: FleetState, interval: float = 0.5) -> None:
         self.stream = stream

@@ -49,19 +49,13 @@ class Run:
         return [e["step"] for e in self.events if e["event"] == kind]
 
 
-def run_playbook(emu: Emulator, playbook: str, *args: str, tmp: Path, json_events: bool = True,
-                 on_event: Callable[[dict], None] | None = None, timeout: float = 240,
-                 interrupt_at: str | None = None) -> Run:
-    """`playbook run playbooks/PLAYBOOK ARGS --yes` against `emu`, as an SRE would with KUBECONFIG set.
-
-    `interrupt_at`: press Ctrl-C (SIGINT) when that step starts.
-    """
-    env = {**os.environ, **emu.env(), "PYTHONUNBUFFERED": "1", "PLAYBOOK_RUNS_DIR": str(tmp / "runs")}
-    argv = [sys.executable, "-m", "engine.cli", "run", str(PLAYBOOKS / playbook), *args, "--yes", "-q"]
-    if json_events:
-        argv += ["--output", "json"]
-    proc = subprocess.Popen(argv, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True)
+def stream_cli(args: list[str], *, cwd: Path, env: dict[str, str], json_events: bool = True,
+               on_event: Callable[[dict, subprocess.Popen], None] | None = None,
+               timeout: float = 240) -> tuple[int, str, str, list[dict]]:
+    """`playbook ARGS` as a subprocess, its stdout read as it comes: each JSON event goes to on_event(event, proc)
+    (which may signal the process). Returns (exit code, stdout, stderr, events); fails after `timeout` s."""
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     err_lines: list[str] = []
     reader = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)
     reader.start()
@@ -70,18 +64,33 @@ def run_playbook(emu: Emulator, playbook: str, *args: str, tmp: Path, json_event
     for line in proc.stdout:
         out_lines.append(line)
         if json_events and line.startswith("{"):
-            event = json.loads(line)
-            events.append(event)
+            events.append(json.loads(line))
             if on_event is not None:
-                on_event(event)
-            if interrupt_at is not None and event["event"] == "step_started" and event["step"] == interrupt_at:
-                proc.send_signal(signal.SIGINT)
+                on_event(events[-1], proc)
         if time.time() > deadline:
             proc.kill()
-            raise AssertionError(f"playbook run took longer than {timeout}s:\n{''.join(out_lines[-40:])}")
-    rc = proc.wait(timeout=30)
+            raise AssertionError(f"playbook {args[0]} took longer than {timeout}s:\n{''.join(out_lines[-40:])}")
+    rc = proc.wait(timeout=60)
     reader.join(timeout=5)
-    return Run(rc, "".join(out_lines), "".join(err_lines), events)
+    return rc, "".join(out_lines), "".join(err_lines), events
+
+
+def run_playbook(emu: Emulator, playbook: str, *args: str, tmp: Path, json_events: bool = True,
+                 on_event: Callable[[dict], None] | None = None, timeout: float = 240,
+                 interrupt_at: str | None = None) -> Run:
+    """`playbook run playbooks/PLAYBOOK ARGS --yes` against `emu`, as an SRE would with KUBECONFIG set.
+
+    `interrupt_at`: press Ctrl-C (SIGINT) when that step starts.
+    """
+    env = {**os.environ, **emu.env(), "PYTHONUNBUFFERED": "1", "PLAYBOOK_RUNS_DIR": str(tmp / "runs")}
+    argv = ["run", str(PLAYBOOKS / playbook), *args, "--yes", "-q"] + (["--output", "json"] if json_events else [])
+
+    def seen(event: dict, proc: subprocess.Popen) -> None:
+        if on_event is not None:
+            on_event(event)
+        if interrupt_at is not None and event["event"] == "step_started" and event["step"] == interrupt_at:
+            proc.send_signal(signal.SIGINT)
+    return Run(*stream_cli(argv, cwd=tmp, env=env, json_events=json_events, on_event=seen, timeout=timeout))
 
 
 def _proxy(pod: dict) -> str | None:

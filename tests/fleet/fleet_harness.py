@@ -1,10 +1,14 @@
 """Harness of the fleet tests: the real `playbook` CLI run against an emulated fleet, and its JSON events."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import termios
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -13,6 +17,8 @@ from pathlib import Path
 from engine.emulator.fleet import EmulatedFleet
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+from e2e_harness import stream_cli  # noqa: E402
 
 
 @dataclass
@@ -62,25 +68,52 @@ class FleetCli:
 
     def stream(self, *args: str, on_event=None, timeout: float = 600) -> FleetRun:
         """Like run, handing each JSON event to on_event(event, proc) as it comes."""
-        import threading
-        proc = self.popen(*args)
-        err: list[str] = []
-        reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
-        reader.start()
-        out, events = [], []
-        deadline = time.time() + timeout
-        for line in proc.stdout:
-            out.append(line)
-            if line.startswith("{"):
-                events.append(json.loads(line))
-                if on_event is not None:
-                    on_event(events[-1], proc)
-            if time.time() > deadline:
+        return FleetRun(*stream_cli(list(args), cwd=self.root, env=self.env(), on_event=on_event, timeout=timeout))
+
+    def on_a_terminal(self, *args: str, answers: dict[str, bytes], timeout: float = 180) -> tuple[int, str]:
+        """Run `playbook ARGS` with a pseudo-terminal as its controlling terminal (stdin, stdout and stderr, in a
+        session of its own, so Ctrl-C typed there reaches its foreground process group as from a keyboard).
+        When the output shows a key of `answers`, type its value (each once). Returns (exit code, output)."""
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=self.root,
+                                env={**self.env(), "TERM": "dumb"}, stdin=slave, stdout=slave, stderr=slave,
+                                start_new_session=True,
+                                preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        os.close(slave)
+        seen, left = b"", dict(answers)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.2)
+                if ready:
+                    try:
+                        chunk = os.read(master, 4096)
+                    except OSError:  # the other side closed: the process ended
+                        break
+                    if not chunk:
+                        break
+                    seen += chunk
+                for marker, keys in list(left.items()):
+                    if marker.encode() in seen:
+                        time.sleep(0.3)  # the question is waiting on input now
+                        os.write(master, keys)
+                        del left[marker]
+                if proc.poll() is not None and not ready:
+                    break
+            else:
+                raise AssertionError(f"not finished within {timeout}s:\n{seen.decode(errors='replace')[-3000:]}")
+            rc = proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
                 proc.kill()
-                raise AssertionError(f"fleet command took longer than {timeout}s:\n{''.join(out[-40:])}")
-        rc = proc.wait(timeout=60)
-        reader.join(timeout=5)
-        return FleetRun(rc, "".join(out), "".join(err), events)
+            os.close(master)
+        out = seen.decode(errors="replace")
+        assert not left, f"never asked {list(left)}:\n{out[-3000:]}"
+        return rc, out
+
+    def journal(self) -> list[dict]:
+        """The last fleet run's journal events."""
+        return [json.loads(line) for line in (self.fleet_dir() / "events.jsonl").read_text().splitlines()]
 
     def kubectl(self, cluster: str, *args: str) -> str:
         return subprocess.run(["kubectl", "--context", self.emulated.context(cluster), *args], env=self.env(),
