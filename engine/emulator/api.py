@@ -9,7 +9,7 @@ import random
 import time
 from typing import Any, Callable
 
-from . import errors, limits, managed_fields, openapi, patching, typecheck, wire
+from . import errors, limits, managed_fields, namespace_deletion, openapi, patching, typecheck, wire
 from .defaults import apply_defaults, has_generation, validate
 from .resources import BUILTIN_GROUPS, Registry, ResourceType
 from .selectors import parse_field_selector, parse_label_selector
@@ -320,14 +320,7 @@ class Api:
         if dry_run:
             return old
         if rt.key == "namespaces":
-            terminating = {**old, "metadata": {**old["metadata"], "deletionTimestamp": now_iso()},
-                           "status": {"phase": "Terminating"}}
-            self.store.put(rt.key, terminating)
-            for key, objs in self.store.namespaces_holding(name):
-                for obj in objs:
-                    self.store.remove(key, name, obj["metadata"]["name"])
-            gone = self.store.remove(rt.key, "", name)
-            return {**gone, "status": {"phase": "Terminating"}} if gone else terminating
+            return namespace_deletion.mark_terminating(self, old)
         delay = self.termination_delay if grace is None else grace
         if rt.key == "pods" and delay > 0:
             return self._terminate(old, delay)
@@ -359,12 +352,13 @@ class Api:
                                        "status": status})
 
     def reap(self) -> None:
-        """Remove the terminating pods whose grace period is over."""
+        """Remove the terminating pods whose grace period is over; empty and remove terminating namespaces."""
         now = time.monotonic()
         for (ns, name), due in list(self.terminating.items()):
             if due <= now:
                 del self.terminating[(ns, name)]
                 self.store.remove("pods", ns, name)
+        namespace_deletion.finish(self)
 
     def _collect_dependents(self, owner: dict, *, orphan: bool) -> None:
         uid = owner["metadata"]["uid"]
@@ -374,6 +368,8 @@ class Api:
                 refs = obj["metadata"].get("ownerReferences") or []
                 if not any(r.get("uid") == uid for r in refs):
                     continue
+                if obj["metadata"].get("deletionTimestamp"):
+                    continue  # already deleted gracefully (a pod): the reaper removes it when its grace is over
                 if orphan:
                     kept = [r for r in refs if r.get("uid") != uid]
                     self.store.put(key, {**obj, "metadata": {**obj["metadata"], "ownerReferences": kept}})

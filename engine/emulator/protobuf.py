@@ -1,6 +1,6 @@
 """Decoding of the Kubernetes protobuf envelope for the built-in kinds kubectl's typed client sends.
 
-kubectl sends ``kubectl create namespace|deployment|configmap|secret|service|serviceaccount`` bodies as
+kubectl sends ``kubectl create namespace|deployment|configmap|secret|service|serviceaccount|job|cronjob`` bodies as
 ``application/vnd.kubernetes.protobuf`` and never falls back to JSON, so the API server must read them. Only
 the fields those commands set are mapped (field numbers from the ``k8s.io/api`` ``generated.proto``
 definitions); a body with any other non-empty field is refused with 415 rather than silently truncated.
@@ -39,12 +39,27 @@ CONTAINER: Schema = {
                                    4: ("protocol", "s"), 5: ("hostIP", "s")}))),
     7: ("env", ("list", ("msg", {1: ("name", "s"), 2: ("value", "s")}))),
     8: ("resources", ("msg", {1: ("limits", "mapq"), 2: ("requests", "mapq")})),
+    9: ("volumeMounts", ("list", ("msg", {1: ("name", "s"), 2: ("readOnly", "b"), 3: ("mountPath", "s"),
+                                          4: ("subPath", "s"), 5: ("mountPropagation", "s"),
+                                          6: ("subPathExpr", "s")}))),
     13: ("terminationMessagePath", "s"), 14: ("imagePullPolicy", "s"), 16: ("stdin", "b"),
+    15: ("securityContext", ("msg", {2: ("privileged", "b0"), 4: ("runAsUser", "i0"), 5: ("runAsNonRoot", "b0"),
+                                     6: ("readOnlyRootFilesystem", "b0"), 7: ("allowPrivilegeEscalation", "b0"),
+                                     8: ("runAsGroup", "i0")})),
     17: ("stdinOnce", "b"), 18: ("tty", "b"), 20: ("terminationMessagePolicy", "s")}
 POD_SPEC: Schema = {2: ("containers", ("list", ("msg", CONTAINER))), 3: ("restartPolicy", "s"),
-                    4: ("terminationGracePeriodSeconds", "i"), 6: ("dnsPolicy", "s"), 7: ("nodeSelector", "map"),
+                    4: ("terminationGracePeriodSeconds", "i0"), 5: ("activeDeadlineSeconds", "i0"),
+                    6: ("dnsPolicy", "s"), 7: ("nodeSelector", "map"),
                     8: ("serviceAccountName", "s"), 9: ("serviceAccount", "s"), 10: ("nodeName", "s"),
-                    19: ("schedulerName", "s"), 20: ("initContainers", ("list", ("msg", CONTAINER)))}
+                    14: ("securityContext", ("msg", {2: ("runAsUser", "i0"), 3: ("runAsNonRoot", "b0"),
+                                                     5: ("fsGroup", "i0"), 6: ("runAsGroup", "i0")})),
+                    15: ("imagePullSecrets", ("list", ("msg", {1: ("name", "s")}))), 16: ("hostname", "s"),
+                    17: ("subdomain", "s"), 19: ("schedulerName", "s"),
+                    20: ("initContainers", ("list", ("msg", CONTAINER))),
+                    21: ("automountServiceAccountToken", "b0"),
+                    22: ("tolerations", ("list", ("msg", {1: ("key", "s"), 2: ("operator", "s"), 3: ("value", "s"),
+                                                          4: ("effect", "s"), 5: ("tolerationSeconds", "i0")}))),
+                    24: ("priorityClassName", "s"), 30: ("enableServiceLinks", "b0")}
 POD_TEMPLATE: Schema = {1: ("metadata", ("msg", OBJECT_META)), 2: ("spec", ("msg", POD_SPEC))}
 DEPLOYMENT: Schema = {
     1: ("metadata", ("msg", OBJECT_META)),
@@ -64,6 +79,22 @@ SERVICE: Schema = {
         7: ("sessionAffinity", "s"), 8: ("loadBalancerIP", "s"), 10: ("externalName", "s"),
         11: ("externalTrafficPolicy", "s")})),
     3: ("status", "ignore")}
+JOB_SPEC: Schema = {1: ("parallelism", "i0"), 2: ("completions", "i0"), 3: ("activeDeadlineSeconds", "i0"),
+                    4: ("selector", ("msg", LABEL_SELECTOR)), 5: ("manualSelector", "b0"),
+                    6: ("template", ("msg", POD_TEMPLATE)), 7: ("backoffLimit", "i0"),
+                    8: ("ttlSecondsAfterFinished", "i0"), 9: ("completionMode", "s"), 10: ("suspend", "b0"),
+                    12: ("backoffLimitPerIndex", "i0"), 13: ("maxFailedIndexes", "i0"),
+                    14: ("podReplacementPolicy", "s"), 15: ("managedBy", "s")}
+# ``kubectl create job [--from=cronjob/X]`` and ``kubectl create cronjob`` (k8s.io/api/batch/v1/generated.proto).
+JOB: Schema = {1: ("metadata", ("msg", OBJECT_META)), 2: ("spec", ("msg", JOB_SPEC)), 3: ("status", "ignore")}
+CRON_JOB: Schema = {
+    1: ("metadata", ("msg", OBJECT_META)),
+    2: ("spec", ("msg", {1: ("schedule", "s"), 2: ("startingDeadlineSeconds", "i0"), 3: ("concurrencyPolicy", "s"),
+                         4: ("suspend", "b0"), 5: ("jobTemplate", ("msg", {1: ("metadata", ("msg", OBJECT_META)),
+                                                                            2: ("spec", ("msg", JOB_SPEC))})),
+                         6: ("successfulJobsHistoryLimit", "i0"), 7: ("failedJobsHistoryLimit", "i0"),
+                         8: ("timeZone", "s")})),
+    3: ("status", "ignore")}
 KINDS: dict[tuple[str, str], Schema] = {
     ("v1", "Namespace"): {1: ("metadata", ("msg", OBJECT_META)), 2: ("spec", ("msg", {
         1: ("finalizers", ("list", "s"))})), 3: ("status", "ignore")},
@@ -75,6 +106,8 @@ KINDS: dict[tuple[str, str], Schema] = {
         1: ("name", "s")}))), 4: ("automountServiceAccountToken", "b")},
     ("v1", "Service"): SERVICE,
     ("apps/v1", "Deployment"): DEPLOYMENT,
+    ("batch/v1", "Job"): JOB,
+    ("batch/v1", "CronJob"): CRON_JOB,
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): {  # kubectl auth can-i
         1: ("metadata", ("msg", OBJECT_META)),
         2: ("spec", ("msg", {1: ("resourceAttributes", ("msg", {

@@ -173,12 +173,17 @@ def test_orphan_propagation_keeps_replicasets(apps):
     assert len(rss) == 1 and not rss[0].metadata.owner_references
 
 
-def test_deleting_a_namespace_removes_everything_in_it(core, apps):
+def test_deleting_a_namespace_removes_everything_in_it_then_the_namespace(core, apps):
     ns = core.delete_namespace("apps")
     assert ns["kind"] == "Namespace" and ns["status"]["phase"] == "Terminating"
-    with pytest.raises(client.ApiException) as err:
-        core.read_namespace("apps")
-    assert err.value.status == 404
+
+    def gone() -> bool:
+        try:
+            core.read_namespace("apps")
+        except client.ApiException as err:
+            return err.status == 404
+        return False
+    wait_until(gone)
     assert apps.list_deployment_for_all_namespaces(label_selector="app=web").items == []
     assert core.list_pod_for_all_namespaces(label_selector="app=web").items == []
 

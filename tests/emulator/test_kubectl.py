@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from .conftest import KUBECTL, kubectl, needs_kubectl
+from .conftest import KUBECTL, SMALL, kubectl, needs_kubectl
 
 pytestmark = needs_kubectl
 
@@ -178,6 +178,62 @@ def test_kubectl_create_subcommands_send_protobuf_and_are_understood(emu):
     assert _json(emu, "get", "sa", "robot", "-n", "extra")["metadata"]["namespace"] == "extra"
     wait = kubectl(emu, "rollout", "status", "deployment/hello", "-n", "extra", "--timeout=20s")
     assert wait.stdout.splitlines()[-1] == 'deployment "hello" successfully rolled out'
+
+
+def test_create_job_from_a_cronjob_sends_protobuf_and_the_job_runs(emu):
+    """`kubectl create cronjob` and `create job --from=cronjob/...` send batch/v1 protobuf, pod template and all."""
+    kubectl(emu, "create", "cronjob", "report", "--image=busybox:1.36", "--schedule=0 3 * * *", "-n", "apps",
+            "--", "sh", "-c", "echo done")
+    cron = _json(emu, "get", "cronjob", "report", "-n", "apps")
+    assert cron["spec"]["schedule"] == "0 3 * * *"
+    assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"] == [
+        "sh", "-c", "echo done"]
+    assert kubectl(emu, "create", "job", "report-now", "--from=cronjob/report", "-n", "apps").stdout.strip() == \
+        "job.batch/report-now created"
+    job = _json(emu, "get", "job", "report-now", "-n", "apps")
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
+    assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1.36"
+    kubectl(emu, "wait", "--for=condition=complete", "job/report-now", "-n", "apps", "--timeout=60s")
+
+
+PDB = """
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web, namespace: apps}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: web}}
+"""
+
+
+def test_reapplying_an_unchanged_pdb_says_configured_and_changes_nothing(emu):
+    """As on a real cluster: the PDB's selector has patch strategy `replace`, so kubectl's three-way patch is
+    never empty and kubectl prints "configured"; the server sees no change and keeps the resourceVersion."""
+    assert kubectl(emu, "apply", "-f", "-", stdin=PDB).stdout.strip() == \
+        "poddisruptionbudget.policy/web created"
+    before = _json(emu, "get", "pdb", "web", "-n", "apps")["metadata"]
+    assert kubectl(emu, "apply", "-f", "-", stdin=PDB).stdout.strip() == \
+        "poddisruptionbudget.policy/web configured"
+    after = _json(emu, "get", "pdb", "web", "-n", "apps")["metadata"]
+    assert (after["resourceVersion"], after["generation"]) == (before["resourceVersion"], before["generation"])
+
+
+def test_deleting_a_namespace_terminates_it_and_delete_wait_returns_once_it_is_gone(make_emulator):
+    emu = make_emulator({**SMALL, "termination_delay": 3})
+    assert kubectl(emu, "delete", "namespace", "apps", "--wait=false").stdout.strip() == 'namespace "apps" deleted'
+    ns = _json(emu, "get", "namespace", "apps")
+    assert ns["status"]["phase"] == "Terminating" and ns["metadata"]["deletionTimestamp"]
+    refused = kubectl(emu, "create", "configmap", "late", "-n", "apps", check=False)
+    assert refused.returncode == 1 and "because it is being terminated" in refused.stderr
+    assert kubectl(emu, "get", "deployments", "-n", "apps", "-o", "name").stdout == ""
+    pods = _json(emu, "get", "pods", "-n", "apps")["items"]
+    assert pods and all(p["metadata"].get("deletionTimestamp") for p in pods)  # in their grace period
+    started = time.monotonic()
+    kubectl(emu, "delete", "namespace", "apps", "--ignore-not-found", "--timeout=60s", timeout=90)
+    assert time.monotonic() - started > 0.5  # it waited for the pods' grace period
+    gone = kubectl(emu, "get", "namespace", "apps", check=False)
+    assert gone.returncode == 1 and 'namespaces "apps" not found' in gone.stderr
 
 
 def test_delete_deployment_cascades(emu):
