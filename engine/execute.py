@@ -59,7 +59,8 @@ class Completed:
         return self.ended - self.started
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
+    """`n` bytes as people read them: 512 bytes, 1.5 KiB, 2.0 MiB."""
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -107,7 +108,7 @@ class _Capture:
                 self._say(piece.decode("utf-8", errors="replace").rstrip("\n"))
                 return
             self.capped = True
-            self._say(f"[output beyond {_size(self.head_cap or 0)} is held back: its last {_size(self.tail_cap)} "
+            self._say(f"[output beyond {size_text(self.head_cap or 0)} is held back: its last {size_text(self.tail_cap)} "
                       "follow when the process ends]")
         self.tail.append(piece)
         self.tail_size += len(piece)
@@ -125,7 +126,7 @@ class _Capture:
                 self.omitted_bytes += excess
 
     def _marker(self) -> str:
-        return f"[... {self.omitted_lines} lines ({_size(self.omitted_bytes)}) of output omitted ...]"
+        return f"[... {self.omitted_lines} lines ({size_text(self.omitted_bytes)}) of output omitted ...]"
 
     def finish(self) -> None:
         if self.partial:

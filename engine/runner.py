@@ -202,22 +202,8 @@ class Runner:
         return result
 
     def _finish(self, key: str, result: StepResult) -> None:
-        o = result.outcome
-        data = {"duration": result.duration, "rc": o.rc if o else None, "attempts": result.attempts,
-                "message": self.mask(o.message if o else "")}
-        # What resume and rollback need to rebuild `steps.<id>` and natural rollbacks (masked for the journal).
-        if result.args is not None:
-            data["args"] = self.mask_data(result.args)
-        if o is not None and o.argv:
-            data["argv"] = [self.mask(a) for a in o.argv]
-        if o is not None and o.outputs:
-            data["outputs"] = self.mask_data(o.outputs)
-        if not (o is not None and o.ok):
-            node = self.prepared.plan.nodes[key]
-            data["stderr_tail"] = self.mask("\n".join((o.stderr or "").strip().splitlines()[-5:])) if o else ""
-            data["continue_on_error"] = node.continue_on_error
         # The event says how the step ended; folding it sets the step's status.
-        self.emit((StepSucceeded if o is not None and o.ok else StepFailed)(key=key, **data))
+        self.emit(ended_event(result, self.mask, self.mask_data, self.prepared.plan.nodes[key].continue_on_error))
 
     def _describe(self, node: Node) -> tuple[str, float | None]:
         """What the step will do, one line, and how long it will take when known (a soak), for its
@@ -369,3 +355,24 @@ class Runner:
         if self.journal_error is not None:
             raise self.journal_error
         return summary
+
+
+def ended_event(result: StepResult, mask: Callable[[str], str], mask_data: Callable[[Any], Any],
+                continue_on_error: bool, at: float | None = None) -> StepSucceeded | StepFailed:
+    """A step's end as the journal records it (duration, rc, attempts, message; the arguments, argv and outputs
+    resume and rollback rebuild `steps.<id>` from; a failure's stderr tail), masked; `at` is when it ended."""
+    o = result.outcome
+    data: dict[str, Any] = {"duration": result.duration, "rc": o.rc if o else None, "attempts": result.attempts,
+                            "message": mask(o.message if o else "")}
+    if at is not None:
+        data["time"] = at
+    if result.args is not None:
+        data["args"] = mask_data(result.args)
+    if o is not None and o.argv:
+        data["argv"] = [mask(a) for a in o.argv]
+    if o is not None and o.outputs:
+        data["outputs"] = mask_data(o.outputs)
+    if not (o is not None and o.ok):
+        data["stderr_tail"] = mask("\n".join((o.stderr or "").strip().splitlines()[-5:])) if o else ""
+        data["continue_on_error"] = continue_on_error
+    return (StepSucceeded if o is not None and o.ok else StepFailed)(key=result.key, **data)

@@ -91,13 +91,24 @@ def _next_hint(summary: RunSummary, run_id: str, no_rollback: bool) -> str:
     return ""
 
 
-def _meta(prepared: Any, run_id: str, attempt: Attempt, extra: dict[str, Any]) -> dict[str, Any]:
+def run_meta(prepared: Any, run_id: str, attempt: Attempt, options: dict[str, Any] | None = None,
+             **more: Any) -> dict[str, Any]:
+    """A run's meta.json: its playbook and fingerprints, options (with `options` added), the names of its
+    secrets; `more` adds top-level fields (a Temporal run's mirror says where the run is held)."""
     path = Path(prepared.playbook.path).resolve()
     text = path.read_text(encoding="utf-8")
     return {"run_id": run_id, "created": time.time(), "cwd": os.getcwd(), "pid": os.getpid(),
             "playbook": {"name": prepared.playbook.name, "path": str(path), "sha256": sha256_text(text)},
-            "options": {"max_parallel": attempt.max_parallel, "no_rollback": attempt.no_rollback, **extra},
-            "secrets": sorted(prepared.inputs.secrets), "plan": plan_fingerprints(prepared)}
+            "options": {"max_parallel": attempt.max_parallel, "no_rollback": attempt.no_rollback, **(options or {})},
+            "secrets": sorted(prepared.inputs.secrets), "plan": plan_fingerprints(prepared), **more}
+
+
+def create_journal(prepared: Any, run_dir: Path, meta: dict[str, Any]) -> JournalSink:
+    """A new run's journal: its meta, the playbook's text and the inputs (secrets masked)."""
+    return JournalSink.create(Path(run_dir), meta=meta,
+                              playbook_text=Path(prepared.playbook.path).resolve().read_text(encoding="utf-8"),
+                              inputs=prepared.inputs.mask_data(mask_inputs(prepared.inputs.values,
+                                                                           prepared.inputs.secrets)))
 
 
 def sha256_text(text: str) -> str:
@@ -111,9 +122,5 @@ def start_run(prepared: Any, runs_dir: Path, run_id: str, attempt: Attempt, pres
     run_dir = Path(runs_dir) / run_id
     with RunsLock(runs_dir) as lock:
         lock.acquire(run_id, "run")
-        meta = _meta(prepared, run_id, attempt, extra_meta or {})
-        journal = JournalSink.create(run_dir, meta=meta,
-                                     playbook_text=Path(prepared.playbook.path).read_text(encoding="utf-8"),
-                                     inputs=prepared.inputs.mask_data(mask_inputs(prepared.inputs.values,
-                                                                                  prepared.inputs.secrets)))
+        journal = create_journal(prepared, run_dir, run_meta(prepared, run_id, attempt, extra_meta))
         return drive(prepared, journal, run_id, attempt, present)

@@ -13,35 +13,13 @@ from typing import Any, Callable
 from temporalio import activity
 from temporalio.client import Client
 
-from ..events import RunEvent, record
 from .host import RunHost, RunRequest
+from .output import Recording, bounded, spent
 
 HEARTBEAT_EVERY = 2.0  # the SDK sends at most one per 80% of the workflow's heartbeat timeout (10 s)
+LIVE_EVERY = 0.25  # how often a step's new output is handed to the SDK (the worker's throttle paces the sends)
 ASK_POLL = 1.0  # how often a step waiting for approval looks for the answer
 RPC_LIMIT = 60.0
-OUTPUT_LINES = 2000  # a step's output lines sent back with its result (the history keeps them): the first ones
-RECORDED = ("events", "rollback_events")  # what a result carries for the follower only, not for the runner
-
-
-class _Recording:
-    """A step's events as the worker's runner emits them (masked there, as for a local journal), sent back with
-    its result so the follower shows and journals the step as a local run does (engine/temporal/mirror.py)."""
-
-    def __init__(self) -> None:
-        self.records: list[dict] = []
-        self._lines = 0
-
-    def emit(self, event: RunEvent) -> None:
-        if event.kind == "step_output":
-            self._lines += 1
-            if self._lines > OUTPUT_LINES:
-                return
-        self.records.append(record(event))
-
-
-def _bare(results: dict[str, dict]) -> dict[str, dict]:
-    """The results as the runner reads them: without the events kept for the follower."""
-    return {k: {f: v for f, v in r.items() if f not in RECORDED} for k, r in results.items()}
 
 
 class Activities:
@@ -93,7 +71,7 @@ class Activities:
                     pass
         return ask
 
-    def _attempt(self, request: dict, key: str) -> RunHost:
+    def _attempt(self, request: dict, key: str, phase: str = "step") -> RunHost:
         """The run's host as one attempt of step `key` sees it: its processes are told the run, the step and
         the attempt (PLAYBOOK_RUN_ID, PLAYBOOK_STEP, PLAYBOOK_ATTEMPT), so a step whose earlier attempt was lost
         with its worker mid-step (PLAYBOOK_ATTEMPT > 1: Temporal gave the step to this worker after the other
@@ -105,7 +83,7 @@ class Activities:
         env = {**options.env, "PLAYBOOK_RUN_ID": info.workflow_id, "PLAYBOOK_STEP": key,
                "PLAYBOOK_ATTEMPT": str(info.attempt)}
         mine = copy.copy(host)  # steps of one run run at once on this worker: each gets its own environment
-        mine.recording = recording = _Recording()
+        mine.recording = recording = Recording(key, info.attempt, phase)
         runner_of = type(host).runner.__get__(mine)  # bound to this attempt's copy: its options, env and ask
 
         def runner(*args: Any, **kwargs: Any) -> Any:  # the attempt's runner reports to its own recording
@@ -117,16 +95,24 @@ class Activities:
         mine.prepared = dataclasses.replace(host.prepared, options=dataclasses.replace(options, env=env, ask=ask))
         return mine
 
-    async def _beating(self, work: Callable[[threading.Event], Any]) -> Any:
-        """`work(cancel)` in a thread, heartbeating until it returns; a cancelled activity cancels the step."""
+    async def _beating(self, work: Callable[[threading.Event], Any], recording: Recording | None = None) -> Any:
+        """`work(cancel)` in a thread, heartbeating until it returns; a cancelled activity cancels the step.
+        With a `recording`, every heartbeat carries its newest events, sent soon after they come."""
         cancel = threading.Event()
         task = asyncio.ensure_future(asyncio.to_thread(work, cancel))
+        sent, beat = -1, 0.0
         try:
             while True:
-                done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
+                done, _ = await asyncio.wait({task}, timeout=LIVE_EVERY if recording else HEARTBEAT_EVERY)
                 if done:
                     return task.result()
-                activity.heartbeat()
+                now = time.monotonic()
+                if recording is None:
+                    activity.heartbeat()
+                elif recording.count != sent or now - beat >= HEARTBEAT_EVERY:
+                    # A heartbeat's details replace the last ones on the server: every beat carries them.
+                    sent, beat = recording.count, now
+                    activity.heartbeat(recording.details())
         except asyncio.CancelledError:
             cancel.set()
             await asyncio.shield(task)
@@ -138,29 +124,28 @@ class Activities:
 
     @activity.defn(name="playbook.gate")
     async def gate(self, request: dict, key: str, frames: dict, answer: bool | None = None) -> dict:
-        results = _bare((await self._state())["results"])
+        results = (await self._state())["results"]
         return await self._beating(lambda cancel: self._host(request).gate(key, results, frames, answer))
 
     @activity.defn(name="playbook.step")
     async def step(self, request: dict, key: str) -> dict:
-        results = _bare((await self._state())["results"])
+        results = (await self._state())["results"]
         host = self._attempt(request, key)
-        done = await self._beating(lambda cancel: host.execute(key, results, cancel))
-        done["events"] = host.recording.records
-        return done
+        done = await self._beating(lambda cancel: host.execute(key, results, cancel), host.recording)
+        return bounded(done, host.recording, spent(results))
 
     @activity.defn(name="playbook.undo")
     async def undo(self, request: dict, key: str) -> dict:
         state = await self._state()
-        host = self._attempt(request, key)
-        results = _bare(state["results"])
-        undone = await self._beating(lambda cancel: host.undo(key, results, state["started"], cancel))
-        # The result replaces the step's: what `show` and progress print of it is masked, as a step's is, and
-        # it keeps the step's own events beside the compensation's.
+        host = self._attempt(request, key, "undo")
+        results = state["results"]
+        undone = await self._beating(lambda cancel: host.undo(key, results, state["started"], cancel), host.recording)
+        # The result replaces the step's (the workflow keeps the step's own events beside the compensation's):
+        # what `show` and progress print of it is masked, as a step's is.
         result = undone["result"]
         result["shown"] = host.prepared.inputs.mask((result.get("outcome") or {}).get("message") or "")
-        result["events"] = (state["results"].get(key) or {}).get("events") or []
-        result["rollback_events"] = host.recording.records
+        result["kept"] = (results.get(key) or {}).get("kept") or 0
+        bounded(result, host.recording, spent(results), field="rollback_events", cut=False)
         return undone
 
     def all(self) -> list:

@@ -115,8 +115,10 @@ def answer_hint(run_id: str, key: str) -> str:
 
 
 async def follow(client: Client, run_id: str, echo: Callable[[str], None],
-                 on_event: Callable[[dict], Awaitable[None]] | None = None) -> int:
-    """Print the run's events as they happen (or hand each to `on_event`); its exit code when it ends."""
+                 on_event: Callable[[dict], Awaitable[None]] | None = None,
+                 on_tick: Callable[[], Awaitable[None]] | None = None) -> int:
+    """Print the run's events as they happen (or hand each to `on_event`, then call `on_tick` after each
+    look); its exit code when it ends."""
     handle = client.get_workflow_handle(run_id)
     result_task = asyncio.ensure_future(handle.result())
     seen = 0
@@ -134,6 +136,8 @@ async def follow(client: Client, run_id: str, echo: Callable[[str], None],
             if event["event"] == "awaiting_approval":
                 echo(answer_hint(run_id, event["key"]))
         seen += len(events)
+        if on_tick is not None and not finished:
+            await on_tick()
         if finished:
             break
         await asyncio.wait({result_task}, timeout=POLL_EVERY)
@@ -142,6 +146,24 @@ async def follow(client: Client, run_id: str, echo: Callable[[str], None],
     except WorkflowFailureError as err:
         echo(f"run failed in Temporal: {err.cause or err}")
         return EXIT_FAILED
+
+
+LIVE_ACTIVITIES = ("playbook.step", "playbook.undo")
+
+
+async def heartbeats(client: Client, run_id: str) -> list:
+    """The details of the last heartbeat of each running step and compensation of the run (the server keeps
+    them on the pending activity, outside the history), decoded as the SDK decodes payloads (codec included)."""
+    try:
+        described = await client.get_workflow_handle(run_id).describe()
+    except RPCError:  # a moment without an answer costs only a late line: the step's result brings it
+        return []
+    found = []
+    for pending in described.raw_description.pending_activities:
+        if pending.activity_type.name in LIVE_ACTIVITIES and pending.heartbeat_details.payloads:
+            values = await client.data_converter.decode(pending.heartbeat_details.payloads)
+            found.extend(v for v in values[:1] if isinstance(v, dict))
+    return found
 
 
 async def decide(conn: Connection, run_id: str, step: str | None, approve: bool, by: str, reason: str) -> str:

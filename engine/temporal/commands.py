@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import os
 import sys
 from typing import Any, Callable
@@ -69,7 +70,7 @@ async def _follow_as_local(client: Any, conn: Connection, request: RunRequest, r
     directory and its report.html end the text output, as a local run's."""
     from ..errors import PlaybookError as _Error
     from ..events import Fanout
-    from .client import answer_hint, describe
+    from .client import answer_hint, describe, heartbeats
     from .mirror import Mirror, create_journal
     prepared, present = following.prepared, following.present
     journal = None
@@ -89,8 +90,12 @@ async def _follow_as_local(client: Any, conn: Connection, request: RunRequest, r
     mirror = Mirror(Fanout(journal, reporter), result=lambda key: handle.query("result", key),
                     mask=prepared.inputs.mask_data, note=note,
                     tolerated=lambda key: bool(getattr(prepared.plan.nodes.get(key), "continue_on_error", False)))
+    async def tick() -> None:  # running steps' output, from their heartbeats, while they run
+        if mirror.watching():
+            for details in await heartbeats(client, run_id):
+                mirror.live(details)
     try:
-        code = await follow(client, run_id, click.echo, on_event=mirror.feed)
+        code = await follow(client, run_id, click.echo, on_event=mirror.feed, on_tick=tick)
     finally:
         reporter.close()
         if journal is not None:
@@ -141,6 +146,9 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
+LIVE_THROTTLE = datetime.timedelta(seconds=1)
+
+
 @click.command("worker")
 @click.option("--task-queue", default=DEFAULT_QUEUE, show_default=True, help="The task queue to serve.")
 @connection_options
@@ -155,9 +163,11 @@ def worker_command(task_queue: str, **conn) -> None:
 
     async def serve() -> None:
         client = await connection(**conn).connect()
+        # Heartbeats carry running steps' output to followers (output.py): sent each second, not each 8 s (80%
+        # of the heartbeat timeout, the SDK's default), so output shows while its step runs.
         worker = Worker(client, task_queue=task_queue, workflows=[PlaybookRun, PlaybookFleet],
                         activities=Activities(client).all() + FleetActivities(client).all(),
-                        max_concurrent_activities=64)
+                        max_concurrent_activities=64, max_heartbeat_throttle_interval=LIVE_THROTTLE)
         click.echo(f"worker: serving task queue {task_queue} in namespace {client.namespace}", err=True)
         await worker.run()
     def work() -> int:

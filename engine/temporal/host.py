@@ -47,9 +47,12 @@ def result_data(result: StepResult) -> dict:
     return data
 
 
+_FIELDS = {f.name for f in dataclasses.fields(StepResult)}
+
+
 def result_from(data: dict) -> StepResult:
-    data = dict(data)
-    data.pop("shown", None)
+    """A step result from its data (what the workflow adds for progress and the follower is left out)."""
+    data = {k: v for k, v in data.items() if k in _FIELDS}
     outcome = data.pop("outcome", None)
     data["status"] = StepStatus(data["status"])
     result = StepResult(**data)

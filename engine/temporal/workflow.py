@@ -32,6 +32,12 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 # A worker lost mid-activity (no heartbeat) hands the step to another worker; a step's failure is data, not an
 # exception, so these retries happen only for lost workers and internal errors.
 WORKER_LOSS = RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1))
+RECORDED = ("events", "rollback_events")  # what a result carries for the follower only (engine/temporal/output.py)
+
+
+def _bare(result: dict) -> dict:
+    """A step's result as activities read it: without the events kept for the follower."""
+    return {f: v for f, v in result.items() if f not in RECORDED}
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -62,7 +68,9 @@ class PlaybookRun:
 
     @workflow.query(name="results")
     def step_results(self) -> dict:
-        return {"playbook": self.playbook, "started": self.started, "results": self.results,
+        # Without the events: a query's answer must fit one gRPC message (4 MB), and steps never read them.
+        return {"playbook": self.playbook, "started": self.started,
+                "results": {k: _bare(r) for k, r in self.results.items()},
                 "decisions": self.decisions, "awaiting": self.awaiting, "asked": self.asked}
 
     @workflow.query(name="result")
@@ -250,7 +258,8 @@ class PlaybookRun:
         self._event("rollback_begun", steps=len(started))
         for key in rollback_order(started):
             undo = await self._activity("playbook.undo", request, key, limit=STEP_LIMIT)
-            self.results[key] = undo["result"]
+            # The compensation's result keeps the step's own events beside its own.
+            self.results[key] = {**undo["result"], "events": (self.results.get(key) or {}).get("events") or []}
             if undo["rolled_back"]:
                 rolled.append(key)
                 self._event("rollback_succeeded", key, message=undo["message"])
