@@ -10,6 +10,7 @@ Consumers dispatch on the classes (`functools.singledispatch` tables filled with
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, fields
 from enum import Enum
@@ -53,9 +54,8 @@ class RunEvent:
     @property
     def data(self) -> dict[str, Any]:
         """The event's fields as its record has them (after `event`, `step` and `time`)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _BASE}
-        out = {k: v for k, v in out.items() if v is not OMIT}
-        return {**out, **self.extra}
+        out = {name: value for name in _own_fields(type(self)) if (value := getattr(self, name)) is not OMIT}
+        return {**out, **self.extra} if self.extra else out
 
 
 _BASE = frozenset({"key", "time", "extra"})
@@ -208,13 +208,19 @@ KINDS: dict[str, type[RunEvent]] = {cls.kind: cls for cls in (
     RunFinished, DowntimeVerdict)}
 
 
+@functools.cache
+def _own_fields(cls: type[RunEvent]) -> tuple[str, ...]:
+    """A kind's own fields in order (read once per class: every event is recorded, every line replayed)."""
+    return tuple(f.name for f in fields(cls) if f.name not in _BASE)
+
+
 def Event(kind: str, key: str | None = None, data: Mapping[str, Any] | None = None,  # noqa: N802 — a constructor
           time: float | None = None) -> RunEvent:
     """The typed event of a kind from a record's parts; raises ValueError for a kind outside the set."""
     cls = KINDS.get(kind)
     if cls is None:
         raise ValueError(f"unknown event kind {kind!r}")
-    names = {f.name for f in fields(cls)} - _BASE
+    names = _own_fields(cls)
     data = dict(data or {})
     known = {k: v for k, v in data.items() if k in names}
     extra = {k: v for k, v in data.items() if k not in names}

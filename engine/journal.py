@@ -220,6 +220,9 @@ class JournalSink:
         self._state_retry = False  # the background rewrite failed: the next event makes it, or stops the run
         self._flusher: threading.Thread | None = None
         self._flush_wanted = threading.Condition(self._lock)
+        # Steps whose output files this sink opened; None when files may exist it did not make (a reopened
+        # journal). A new journal's step with no output then rotates nothing: no look at the disk per step.
+        self._with_output: set[str] | None = None
 
     # creating and reopening
 
@@ -241,6 +244,7 @@ class JournalSink:
             write_atomic(run_dir / INPUTS, json.dumps(inputs, indent=2, default=str) + "\n", sync_dir=False)
         except OSError as err:
             raise sink._error(err) from None
+        sink._with_output = set()
         sink._open()
         return sink
 
@@ -400,6 +404,8 @@ class JournalSink:
                     path = self.run_dir / OUTPUT / f"{output_name(event.key)}.{suffix}"
                     fh = open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE), "a", encoding="utf-8")
                     self._outputs[(event.key, stream)] = fh
+                    if self._with_output is not None:
+                        self._with_output.add(event.key)
                 fh.write(given(event.line, "") + "\n")
                 fh.flush()
         except OSError as err:
@@ -408,7 +414,7 @@ class JournalSink:
 
     def _rotate_output(self, key: str | None) -> None:
         """A new attempt gets fresh output files; earlier attempts' output is kept beside them (.1.out...)."""
-        if key is None:
+        if key is None or (self._with_output is not None and key not in self._with_output):
             return
         for suffix in ("out", "err"):
             fh = self._outputs.pop((key, "stderr" if suffix == "err" else "stdout"), None)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
+from queue import Empty, SimpleQueue
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -239,6 +240,9 @@ class Runner:
         running: dict[Future, str] = {}
         stop: str | None = None
         failed: list[str] = []
+        # Finished steps' futures, put by the worker that ran them: cheaper per step than
+        # concurrent.futures.wait, which builds and tears down a waiter on every future each time.
+        finished: SimpleQueue[Future] = SimpleQueue()
         self.emit(RunStarted(playbook=self.prepared.playbook.name, steps=len(plan.nodes),
                              max_parallel=self.max_parallel))
 
@@ -292,10 +296,17 @@ class Runner:
                         if go_on:
                             release(key)
                         continue
-                    running[pool.submit(self.run_step, node)] = key
+                    future = pool.submit(self.run_step, node)
+                    running[future] = key
+                    future.add_done_callback(finished.put)
                 if not running:
                     break
-                done, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
+                try:
+                    done = [finished.get(timeout=0.1)]
+                except Empty:
+                    continue
+                while not finished.empty():
+                    done.append(finished.get())
                 for fut in done:
                     key = running.pop(fut)
                     result = fut.result()

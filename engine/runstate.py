@@ -152,7 +152,7 @@ def _step_started(event: StepStarted, st: RunState, t: float) -> None:
     s.status, s.started, s.ended = StepStatus.RUNNING, t, None
     s.uses, s.action = given(event.uses), given(event.action, "")
     s.attempts += 1
-    if key in st.start_order:
+    if s.attempts > 1 and key in st.start_order:  # a step's first start skips the scan (quadratic in long runs)
         st.start_order.remove(key)
     st.start_order.append(key)
 

@@ -3,6 +3,7 @@ is kept and passed on within its caps, stdin is fed, and a run's journal holds n
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -125,3 +126,33 @@ def test_output_read_as_data_can_be_kept_whole():
     done = run_process([sys.executable, "-c", "import sys; sys.stdout.write('[' + ','.join(['1'] * 2_000_000) + ']')"],
                        output_head=None, output_tail=1024)
     assert done.rc == 0 and done.stdout_omitted == 0 and len(json.loads(done.stdout)) == 2_000_000
+
+
+# How a child starts (posix_spawn, or Popen where a working directory is given) must not show: each case
+# runs both ways.
+@pytest.mark.parametrize("cwd", [None, "/"], ids=["spawned", "popen"])
+def test_a_child_starts_as_popen_would_start_it(tmp_path, cwd):
+    # SIGPIPE has its default action back (Python ignores it): `yes` ends quietly when `head` stops reading.
+    piped = run_process(["sh", "-c", "yes | head -n 1"], cwd=cwd)
+    assert (piped.rc, piped.stdout, piped.stderr) == (0, "y\n", "")
+    # Its own session and process group, stdin from /dev/null when none is given.
+    ids = run_process(["sh", "-c", "ps -o pid=,pgid=,sid= -p $$; cat"], cwd=cwd).stdout.split()
+    assert len(set(ids)) == 1
+    # A descriptor this process may pass on (inheritable) stays here, as with Popen's close_fds.
+    r, w = os.pipe()
+    os.set_inheritable(w, True)
+    try:
+        listed = run_process(["ls", "/proc/self/fd"], cwd=cwd).stdout.split()
+    finally:
+        os.close(r)
+        os.close(w)
+    assert str(w) not in listed
+    # The program is looked up on the PATH of the environment the child gets.
+    tool = tmp_path / "only-here"
+    tool.write_text("#!/bin/sh\necho found\n")
+    tool.chmod(0o755)
+    found = run_process(["only-here"], env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, cwd=cwd)
+    assert (found.rc, found.stdout) == (0, "found\n")
+    assert run_process(["only-here"], cwd=cwd).not_found
+    tool.chmod(0o644)
+    assert run_process([str(tool)], cwd=cwd).rc == 126
